@@ -1,0 +1,89 @@
+"""Console trace details printed under each ``--- PASS/FAIL: test ---`` header.
+
+The runner prints the header, ``reason:`` and ``replay:`` lines; :func:`format_trace_details`
+returns the rest of the block (reference §3.5), one string per line, without newlines.
+"""
+
+from __future__ import annotations
+
+from .diagnostics import diagnose, effective_rules, is_allowed, syscall_summary
+from .events import Event
+from .results import Diagnostic, RuleReport, TestResult
+
+__all__ = [
+    "format_diagnostic",
+    "format_rule",
+    "format_syscall_line",
+    "format_trace_details",
+]
+
+_LEVEL = {"error": "ERROR", "warning": "WARNING", "info": "INFO"}
+
+
+def format_syscall_line(ev: Event) -> str:
+    """``    #72  db           write            deny(input/output error)  [label]  path  (+5ms)``"""
+    f = ev.fields
+    sc = f.get("syscall", "")
+    op = f.get("op", "")
+    name = f"{op}({sc})" if op and op != sc else sc
+    line = f"    #{ev.seq:d}  {ev.service:<12s} {name:<16s} {f.get('decision', '')}"
+    if f.get("label"):
+        line += f"  [{f['label']}]"
+    if f.get("path"):
+        line += f"  {f['path']}"
+    lat = f.get("latency_ms", "")
+    if lat and lat != "0":
+        line += f"  (+{lat}ms)"
+    return line
+
+
+def format_rule(r: RuleReport) -> str:
+    """``fault rule on db: write=deny(EIO) → filter:[write,writev] label="x" (2 hits)``"""
+    kind = r.kind or "fault"
+    line = f"  {kind} rule on {r.service}: {r.key}={r.spec} → filter:[{','.join(r.filter)}]"
+    if r.path_glob:
+        line += f' path="{r.path_glob}"'
+    if r.label:
+        line += f' label="{r.label}"'
+    if r.hits > 0:
+        line += f" ({r.hits} hit{'s' if r.hits != 1 else ''})"
+    return line
+
+
+def format_diagnostic(d: Diagnostic) -> list[str]:
+    """``  WARNING: message`` followed by ``    hint: …`` lines (one per suggestion line)."""
+    lines = [f"  {_LEVEL.get(d.level, d.level.upper())}: {d.message}"]
+    lines.extend(f"    hint: {s}" for s in d.suggestion.splitlines() if s.strip())
+    return lines
+
+
+def format_trace_details(result: TestResult, *, verbose: bool = False) -> list[str]:
+    """The body of a test block: syscall trace, rules, diagnostics, failure summary.
+
+    Only syscall events whose decision is not an allow are listed, unless ``verbose``
+    (``--debug``), which lists every syscall event. The per-service summary is printed for
+    failed tests only. Diagnostics come from ``result.diagnostics``, or are computed with
+    :func:`diagnose` if the runner left that list empty.
+    """
+    lines: list[str] = []
+    syscalls = [ev for ev in result.events if ev.type == "syscall"]
+    if syscalls:
+        lines.append(f"  syscall trace ({len(syscalls)} events):")
+        for ev in syscalls:
+            if verbose or not is_allowed(ev.fields.get("decision", "")):
+                lines.append(format_syscall_line(ev))
+    for r in effective_rules(result):
+        lines.append(format_rule(r))
+    diags = result.diagnostics or diagnose(result)
+    for d in diags:
+        lines.extend(format_diagnostic(d))
+    if not result.passed:
+        summary = syscall_summary(result.events)
+        if summary:
+            lines.append("  per-service syscall summary:")
+            for svc, s in summary.items():
+                breakdown = " ".join(f"{k}:{v}" for k, v in s["breakdown"].items())
+                lines.append(
+                    f"    {svc:<12s} {s['total']} total, {s['faulted']} faulted  [{breakdown}]"
+                )
+    return lines

@@ -1,0 +1,270 @@
+"""Post-test diagnostics: hints about faults that never fired, crashes, vacuous passes.
+
+:func:`diagnose` looks at a finished :class:`TestResult` (its rules, events, outcome) and
+returns :class:`Diagnostic` records; the console prints them under the test block and the
+JSON export lists them. Also home of two helpers the writers share: :func:`syscall_summary`
+and :func:`effective_rules`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+
+from .events import Event
+from .query import compile_pattern
+from .results import Diagnostic, RuleReport, TestResult
+
+__all__ = [
+    "diagnose",
+    "effective_rules",
+    "is_faulted",
+    "is_allowed",
+    "rules_from_events",
+    "syscall_summary",
+]
+
+FAULT_ACTIONS = frozenset({"deny", "delay"})
+
+
+def is_allowed(decision: str) -> bool:
+    """``allow``, ``allow (system path)``, ``allow (released)`` or no decision."""
+    return decision == "" or decision.startswith("allow")
+
+
+def is_faulted(decision: str) -> bool:
+    """A decision that changed the call's outcome (deny/delay/hold…), i.e. not allow/trace."""
+    return not is_allowed(decision) and decision != "trace"
+
+
+def syscall_summary(events: Iterable[Event]) -> dict[str, dict]:
+    """``{service: {"total": n, "faulted": n, "breakdown": {syscall: n}}}`` (sorted)."""
+    totals: dict[str, Counter[str]] = {}
+    faulted: Counter[str] = Counter()
+    for ev in events:
+        if ev.type != "syscall":
+            continue
+        svc = ev.service
+        totals.setdefault(svc, Counter())[ev.fields.get("syscall", "")] += 1
+        if is_faulted(ev.fields.get("decision", "")):
+            faulted[svc] += 1
+    return {
+        svc: {
+            "total": sum(c.values()),
+            "faulted": faulted[svc],
+            "breakdown": dict(sorted(c.items())),
+        }
+        for svc, c in sorted(totals.items())
+    }
+
+
+_DETAIL_RX = re.compile(
+    r"^(?P<spec>(?P<action>[a-z_]+)(?:\((?P<arg>[^)]*)\))?)"
+    r"(?:\s*→\s*filter:\[(?P<filter>[^\]]*)\])?"
+    r'(?:.*?\blabel="(?P<label>(?:[^"\\]|\\.)*)")?'
+)
+
+
+def rules_from_events(events: Sequence[Event]) -> list[RuleReport]:
+    """Rebuild rule reports from ``fault_applied``/``trace_applied`` events (the original's way).
+
+    Used when the runner did not record :attr:`TestResult.rules`. Hits are the non-allow
+    syscall events of that service, on one of the rule's syscalls, until the next
+    ``fault_removed``/``trace_removed`` of that service.
+    """
+    out: list[RuleReport] = []
+    for i, ev in enumerate(events):
+        if ev.type not in ("fault_applied", "trace_applied"):
+            continue
+        kind = "fault" if ev.type == "fault_applied" else "trace"
+        end_type = "fault_removed" if kind == "fault" else "trace_removed"
+        window: list[Event] = []
+        for later in events[i + 1 :]:
+            if later.type == end_type and later.service == ev.service:
+                break
+            if later.type == "syscall" and later.service == ev.service:
+                window.append(later)
+        for key, detail in sorted(ev.fields.items()):
+            m = _DETAIL_RX.match(detail)
+            if not m:
+                continue
+            action = m.group("action")
+            flt = [s for s in (m.group("filter") or "").split(",") if s]
+            names = set(flt) or {key}
+            if action == "trace":
+                hits = sum(
+                    1
+                    for w in window
+                    if w.fields.get("decision") == "trace" and w.fields.get("syscall") in names
+                )
+            else:
+                hits = sum(
+                    1
+                    for w in window
+                    if is_faulted(w.fields.get("decision", "")) and w.fields.get("syscall") in names
+                )
+            out.append(
+                RuleReport(
+                    kind=kind,
+                    service=ev.service,
+                    key=key,
+                    action=action,
+                    spec=m.group("spec"),
+                    filter=flt,
+                    label=(m.group("label") or "").replace('\\"', '"'),
+                    hits=hits,
+                    errno=m.group("arg") or "",
+                )
+            )
+    return out
+
+
+def effective_rules(result: TestResult) -> list[RuleReport]:
+    """``result.rules`` if the runner recorded them, else rules rebuilt from events."""
+    return list(result.rules) if result.rules else rules_from_events(result.events)
+
+
+def _rule_text(r: RuleReport) -> str:
+    label = f' label="{r.label}"' if r.label else ""
+    return f"{r.key}={r.spec} on {r.service}{label}"
+
+
+def _fault_not_fired(r: RuleReport, events: Sequence[Event]) -> Diagnostic:
+    svc_calls = [e for e in events if e.type == "syscall" and e.service == r.service]
+    names = set(r.filter) or {r.key}
+    same_family = [e for e in svc_calls if e.fields.get("syscall") in names]
+    hints: list[str] = []
+    if r.path_glob and same_family:
+        match = compile_pattern(r.path_glob)
+        paths = sorted({e.fields.get("path", "") for e in same_family} - {""})
+        if not any(match(p) for p in paths):
+            shown = ", ".join(paths[:5]) + (", …" if len(paths) > 5 else "")
+            hints.append(
+                f"{len(same_family)} {r.key} call(s) were intercepted but none on a path "
+                f'matching "{r.path_glob}" (paths seen: {shown or "unresolved"})'
+            )
+    if not same_family:
+        hints.append(
+            "the target may use a different syscall variant (e.g., pwrite64 instead of write), "
+            "or never reached this code path while the rule was active"
+        )
+        seen = Counter(e.fields.get("syscall", "") for e in svc_calls)
+        if seen:
+            top = " ".join(f"{k}:{v}" for k, v in sorted(seen.items()))
+            hints.append(f"syscalls intercepted on {r.service} meanwhile: {top}")
+    if r.kind == "partition" or r.key == "connect":
+        hints.append(
+            "connect faults only affect new connections; a pooled connection opened before "
+            "the rule was installed is not cut"
+        )
+    hints.append("run with --debug to see all intercepted syscalls")
+    return Diagnostic(
+        level="warning",
+        code="FAULT_NOT_FIRED",
+        message=f"fault rule {_rule_text(r)} was installed but never fired (0 hits)",
+        suggestion="\n".join(hints),
+        service=r.service,
+        syscall=r.key,
+    )
+
+
+def diagnose(result: TestResult) -> list[Diagnostic]:
+    """Diagnostics for one finished test, most severe first.
+
+    * ``SERVICE_CRASHED`` (error): a ``service_exited`` event not caused by faultbox's own
+      teardown (``fields["expected"] != "true"``), with its exit code / signal.
+    * ``TIMEOUT_DURING_FAULT`` (error): the test timed out while a delay fault fired.
+    * ``FAULT_NOT_FIRED`` (warning): a deny/delay rule with 0 hits.
+    * ``FAULT_FIRED_BUT_SUCCESS`` (warning): a deny rule hit, the test passed, and the test
+      made no trace assertion (needs :attr:`TestResult.trace_assertions`; skipped if unknown).
+    * ``MULTIPLE_FAULTS_INTERACTION`` (info): the test failed with more than one rule firing.
+    """
+    events = result.events
+    rules = effective_rules(result)
+    out: list[Diagnostic] = []
+
+    for ev in events:
+        if ev.type != "service_exited" or ev.fields.get("expected") == "true":
+            continue
+        code = ev.fields.get("exit_code", "")
+        sig = ev.fields.get("signal", "")
+        how = f"killed by {sig}" if sig else f"exit code {code or '?'}"
+        suggestion = (
+            f"{ev.service} exited while the test was still running; check its output "
+            "(last lines are kept with the result) — an unhandled injected error is a common cause"
+        )
+        faults_on_svc = [
+            r for r in rules if r.service == ev.service and r.hits > 0 and r.action in FAULT_ACTIONS
+        ]
+        if faults_on_svc:
+            suggestion += "; faults that fired on it: " + ", ".join(
+                f"{r.key}={r.spec}" for r in faults_on_svc
+            )
+        out.append(
+            Diagnostic(
+                level="error",
+                code="SERVICE_CRASHED",
+                message=f"service {ev.service} exited during the test ({how}, event #{ev.seq})",
+                suggestion=suggestion,
+                service=ev.service,
+            )
+        )
+
+    fault_rules = [r for r in rules if r.kind != "trace" and r.action in FAULT_ACTIONS]
+
+    if not result.passed and result.failure_type == "timeout":
+        delays = [r for r in fault_rules if r.action == "delay" and r.hits > 0]
+        if delays:
+            out.append(
+                Diagnostic(
+                    level="error",
+                    code="TIMEOUT_DURING_FAULT",
+                    message="the test timed out while delay faults were firing: "
+                    + ", ".join(_rule_text(r) for r in delays),
+                    suggestion="the delay may exceed a client timeout or the test timeout; "
+                    "shorten the delay or raise the timeout if the wait is expected",
+                    service=delays[0].service,
+                    syscall=delays[0].key,
+                )
+            )
+
+    for r in fault_rules:
+        if r.hits == 0:
+            out.append(_fault_not_fired(r, events))
+
+    if result.passed and result.trace_assertions == 0:
+        for r in fault_rules:
+            if r.action == "deny" and r.hits > 0:
+                what = (
+                    "made no assertions at all"
+                    if result.assertions == 0
+                    else "made no trace assertion"
+                )
+                out.append(
+                    Diagnostic(
+                        level="warning",
+                        code="FAULT_FIRED_BUT_SUCCESS",
+                        message=f"fault rule {_rule_text(r)} fired {r.hits} time(s) and the "
+                        f"test passed, but it {what}",
+                        suggestion="check that the failure path really ran, e.g. "
+                        f'assert_eventually(service="{r.service}", decision="deny*") '
+                        "or assert on the error the caller saw",
+                        service=r.service,
+                        syscall=r.key,
+                    )
+                )
+
+    fired = [r for r in rules if r.kind != "trace" and r.hits > 0 and r.action in FAULT_ACTIONS]
+    if not result.passed and len(fired) > 1:
+        out.append(
+            Diagnostic(
+                level="info",
+                code="MULTIPLE_FAULTS_INTERACTION",
+                message=f"{len(fired)} fault rules fired in this failing test: "
+                + ", ".join(_rule_text(r) for r in fired),
+                suggestion="the failure may come from their combination; run each fault alone "
+                "to see which one causes it",
+            )
+        )
+    return out

@@ -1,0 +1,195 @@
+"""The per-test event log: every recorded event, its sequence number and vector clock.
+
+One :class:`EventLog` exists per test run. Producers (the seccomp supervisor, service
+lifecycle, step clients, event sources) call :meth:`EventLog.emit`; readers (assertions,
+exports) call :meth:`EventLog.snapshot`. Emission is thread-safe and cheap; subscribers
+(monitors) are called on a separate dispatcher thread so a slow or failing monitor never
+holds up the supervisor.
+
+Vector clock rules (see docs/traces.md):
+- every event with a non-empty service ticks that service's own component;
+- :meth:`merge_clock` folds one host's clock into another (element-wise max, no tick);
+- the test driver is the host ``test``.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+#: Event types that the query builtins (events, assert_*) look at by default.
+QUERYABLE_TYPES = frozenset({"syscall", "stdout", "stderr", "topic", "wal", "poll"})
+
+
+@dataclass(slots=True)
+class Event:
+    """One recorded event.
+
+    ``fields`` holds string values only (as in the original's JSON); ``data`` holds the
+    decoded payload of event-source events (a Python value; converted to Starlark on
+    access). ``timestamp_ns`` is wall-clock nanoseconds since the epoch.
+    """
+
+    seq: int
+    timestamp_ns: int
+    type: str
+    service: str
+    fields: dict[str, str]
+    vector_clock: dict[str, int] = field(default_factory=dict)
+    data: Any = None
+
+    @property
+    def event_type(self) -> str:
+        """The dotted event type: ``syscall.write``, ``lifecycle.started``, ``step_send.orders``."""
+        sc = self.fields.get("syscall")
+        if sc:
+            return f"{self.type}.{sc}"
+        if self.type == "service_started":
+            return "lifecycle.started"
+        if self.type == "service_ready":
+            return "lifecycle.ready"
+        if self.type == "service_exited":
+            return "lifecycle.exited"
+        if self.type in ("step_send", "step_recv"):
+            target = self.fields.get("target", "")
+            return f"{self.type}.{target}" if target else self.type
+        return self.type
+
+
+Subscriber = Callable[[Event], None]
+
+
+class EventLog:
+    """Thread-safe, append-only log of the events of one test."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._events: list[Event] = []
+        self._clocks: dict[str, dict[str, int]] = {}
+        self._subscribers: list[Subscriber] = []
+        self._queue: queue.SimpleQueue[Event | None] | None = None
+        self._dispatcher: threading.Thread | None = None
+        self._drains: list[Callable[[], None]] = []
+        self.subscriber_errors: list[BaseException] = []
+
+    # ------------------------------------------------------------------ producers
+
+    def emit(
+        self,
+        type: str,
+        service: str = "",
+        fields: dict[str, str] | None = None,
+        data: Any = None,
+        timestamp_ns: int | None = None,
+    ) -> Event:
+        """Append an event, tick ``service``'s clock and notify subscribers."""
+        ts = timestamp_ns if timestamp_ns is not None else time.time_ns()
+        with self._lock:
+            clock: dict[str, int] = {}
+            if service:
+                own = self._clocks.setdefault(service, {})
+                own[service] = own.get(service, 0) + 1
+                clock = dict(own)
+            ev = Event(
+                seq=len(self._events) + 1,
+                timestamp_ns=ts,
+                type=type,
+                service=service,
+                fields=fields or {},
+                vector_clock=clock,
+                data=data,
+            )
+            self._events.append(ev)
+            q = self._queue
+        if q is not None:
+            q.put(ev)
+        return ev
+
+    def merge_clock(self, local: str, remote: str) -> None:
+        """Fold ``remote``'s clock into ``local``'s (element-wise max, no tick)."""
+        with self._lock:
+            src = self._clocks.get(remote)
+            if not src:
+                return
+            dst = self._clocks.setdefault(local, {})
+            for host, n in src.items():
+                if dst.get(host, 0) < n:
+                    dst[host] = n
+
+    def merge_all_into(self, local: str) -> None:
+        """Fold every other host's clock into ``local`` (used after an allowed connect)."""
+        with self._lock:
+            dst = self._clocks.setdefault(local, {})
+            for host, src in self._clocks.items():
+                if host == local:
+                    continue
+                for h, n in src.items():
+                    if dst.get(h, 0) < n:
+                        dst[h] = n
+
+    # ------------------------------------------------------------------ readers
+
+    def add_drain(self, fn: Callable[[], None]) -> None:
+        """Register a function that flushes buffered producers (supervisor, sources).
+
+        Called before every :meth:`snapshot` so readers see everything already recorded.
+        """
+        self._drains.append(fn)
+
+    def remove_drain(self, fn: Callable[[], None]) -> None:
+        if fn in self._drains:
+            self._drains.remove(fn)
+
+    def flush(self) -> None:
+        """Run every registered drain function."""
+        for fn in list(self._drains):
+            fn()
+
+    def snapshot(self) -> list[Event]:
+        """All events so far, in sequence order (after flushing buffered producers)."""
+        self.flush()
+        with self._lock:
+            return list(self._events)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._events)
+
+    # ------------------------------------------------------------------ subscribers
+
+    def subscribe(self, fn: Subscriber) -> None:
+        """Call ``fn(event)`` for every event emitted from now on, on a dispatcher thread."""
+        with self._lock:
+            self._subscribers.append(fn)
+            if self._queue is None:
+                self._queue = queue.SimpleQueue()
+                self._dispatcher = threading.Thread(
+                    target=self._dispatch, name="faultbox-monitors", daemon=True
+                )
+                self._dispatcher.start()
+
+    def _dispatch(self) -> None:
+        assert self._queue is not None
+        while True:
+            ev = self._queue.get()
+            if ev is None:
+                return
+            for fn in list(self._subscribers):
+                try:
+                    fn(ev)
+                except BaseException as exc:  # a monitor failure is a test failure, kept
+                    self.subscriber_errors.append(exc)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Deliver pending events to subscribers and stop the dispatcher thread."""
+        self.flush()
+        with self._lock:
+            q, t = self._queue, self._dispatcher
+            self._queue = None
+        if q is not None and t is not None:
+            q.put(None)
+            t.join(timeout)
