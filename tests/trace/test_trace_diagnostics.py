@@ -1,0 +1,148 @@
+from __future__ import annotations
+
+from tracekit import TraceBuilder, make_result, order_trace, slow_wal_rule
+
+from faultbox.trace.diagnostics import (
+    diagnose,
+    effective_rules,
+    is_faulted,
+    rules_from_events,
+    syscall_summary,
+)
+from faultbox.trace.results import RuleReport
+
+
+def codes(diags) -> list[str]:
+    return [d.code for d in diags]
+
+
+def deny_rule(hits: int, key: str = "write", **kw) -> RuleReport:
+    return RuleReport(
+        kind="fault",
+        service=kw.pop("service", "inventory"),
+        key=key,
+        action="deny",
+        spec="deny(EIO)",
+        filter=kw.pop("filter", ["write", "writev", "pwrite64"]),
+        hits=hits,
+        errno="EIO",
+        **kw,
+    )
+
+
+def test_is_faulted() -> None:
+    assert is_faulted("deny(input/output error)")
+    assert is_faulted("delay(100ms)")
+    assert not is_faulted("allow")
+    assert not is_faulted("allow (system path)")
+    assert not is_faulted("trace")
+    assert not is_faulted("")
+
+
+def test_syscall_summary(order_events) -> None:
+    s = syscall_summary(order_events)
+    assert list(s) == ["inventory", "orders"]
+    assert s["inventory"] == {
+        "total": 5,
+        "faulted": 2,
+        "breakdown": {"fsync": 1, "openat": 1, "write": 3},
+    }
+    assert s["orders"]["total"] == 1
+
+
+def test_rules_from_events_matches_original_derivation(order_events) -> None:
+    rules = rules_from_events(order_events)
+    assert len(rules) == 1
+    r = rules[0]
+    assert (r.kind, r.service, r.key, r.action, r.spec) == (
+        "fault",
+        "inventory",
+        "write",
+        "delay",
+        "delay(100ms)",
+    )
+    assert r.filter == ["write", "writev", "pwrite64"]
+    assert r.label == "slow WAL"
+    assert r.hits == 2
+    assert r.errno == "100ms"
+
+
+def test_effective_rules_prefers_runner_rules(order_events) -> None:
+    mine = deny_rule(5)
+    assert effective_rules(make_result(events=order_events, rules=[mine])) == [mine]
+    assert effective_rules(make_result(events=order_events))[0].key == "write"
+
+
+def test_fault_not_fired_variant_hint() -> None:
+    b = TraceBuilder()
+    b.start("inventory")
+    b.syscall("inventory", "openat", path="/tmp/inventory.wal")
+    b.syscall("inventory", "fsync")
+    r = make_result(events=b.events(), rules=[deny_rule(0)])
+    diags = diagnose(r)
+    assert codes(diags) == ["FAULT_NOT_FIRED"]
+    d = diags[0]
+    assert d.level == "warning" and d.service == "inventory" and d.syscall == "write"
+    assert "never fired" in d.message
+    assert "different syscall variant" in d.suggestion
+    assert "syscalls intercepted on inventory meanwhile: fsync:1 openat:1" in d.suggestion
+
+
+def test_fault_not_fired_path_hint() -> None:
+    b = TraceBuilder()
+    b.syscall("inventory", "write", path="/tmp/x.log")
+    r = make_result(events=b.events(), rules=[deny_rule(0, path_glob="*.wal")])
+    d = diagnose(r)[0]
+    assert 'none on a path matching "*.wal" (paths seen: /tmp/x.log)' in d.suggestion
+
+
+def test_trace_rules_never_warn() -> None:
+    t = RuleReport("trace", "inventory", "write", "trace", "trace", ["write"], hits=0)
+    assert diagnose(make_result(rules=[t], trace_assertions=0)) == []
+
+
+def test_fault_fired_but_success() -> None:
+    r = make_result(rules=[deny_rule(3)], assertions=0, trace_assertions=0)
+    diags = diagnose(r)
+    assert codes(diags) == ["FAULT_FIRED_BUT_SUCCESS"]
+    assert "made no assertions at all" in diags[0].message
+    r = make_result(rules=[deny_rule(3)], assertions=2, trace_assertions=0)
+    assert "made no trace assertion" in diagnose(r)[0].message
+    # with a trace assertion, failing, or unknown counts: nothing
+    assert diagnose(make_result(rules=[deny_rule(3)], trace_assertions=1)) == []
+    assert diagnose(make_result(rules=[deny_rule(3)])) == []
+    assert "FAULT_FIRED_BUT_SUCCESS" not in codes(
+        diagnose(make_result(passed=False, rules=[deny_rule(3)], trace_assertions=0))
+    )
+
+
+def test_service_crashed() -> None:
+    b = TraceBuilder()
+    b.start("inventory")
+    b.emit("service_exited", "inventory", exit_code="2", expected="false")
+    b.emit("service_exited", "orders", exit_code="-15", signal="SIGTERM", expected="true")
+    diags = diagnose(make_result(passed=False, events=b.events(), rules=[deny_rule(1)]))
+    assert codes(diags) == ["SERVICE_CRASHED"]
+    d = diags[0]
+    assert d.level == "error" and d.service == "inventory"
+    assert "exit code 2" in d.message and "event #3" in d.message
+    assert "write=deny(EIO)" in d.suggestion
+
+
+def test_multiple_faults_and_timeout() -> None:
+    rules = [deny_rule(1), slow_wal_rule(2)]
+    r = make_result(passed=False, failure_type="timeout", rules=rules)
+    diags = diagnose(r)
+    assert codes(diags) == ["TIMEOUT_DURING_FAULT", "MULTIPLE_FAULTS_INTERACTION"]
+    assert diags[1].level == "info"
+    assert codes(diagnose(make_result(passed=True, rules=rules))) == []
+
+
+def test_diagnose_uses_events_when_no_rules() -> None:
+    b = order_trace()
+    b.emit("fault_applied", "orders", connect="deny(connection refused) → filter:[connect]")
+    b.emit("fault_removed", "orders")
+    diags = diagnose(make_result(events=b.events()))
+    assert codes(diags) == ["FAULT_NOT_FIRED"]
+    assert diags[0].service == "orders"
+    assert "pooled connection" in diags[0].suggestion

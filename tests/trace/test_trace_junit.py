@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from tracekit import make_result
+
+from faultbox.trace.junit import junit_xml, write_junit
+from faultbox.trace.results import SuiteResult
+
+
+def test_junit_shape(suite: SuiteResult, tmp_path: Path) -> None:
+    suite.results.append(
+        make_result(
+            "test_m",
+            False,
+            reason="bad \x01 char\nsecond line",
+            matrix=("order_flow", "db_down"),
+            service_output={"db": "oops\x07"},
+        )
+    )
+    p = tmp_path / "junit.xml"
+    write_junit(suite, p)
+    root = ET.parse(p).getroot()
+    assert root.tag == "testsuites"
+    (ts,) = root.findall("testsuite")
+    assert ts.get("name") == "faultbox"
+    assert (ts.get("tests"), ts.get("failures"), ts.get("errors"), ts.get("skipped")) == (
+        "3",
+        "2",
+        "0",
+        "0",
+    )
+    assert ts.get("time") == "0.500"
+    cases = ts.findall("testcase")
+    assert [c.get("name") for c in cases] == ["test_wal_written", "test_zz_flaky", "test_m"]
+    assert {c.get("classname") for c in cases} == {"traces-test"}
+    assert cases[0].get("time") == "0.225"
+    assert cases[0].find("failure") is None
+    assert len(root.findall(".//failure")) == int(ts.get("failures"))
+    fail = cases[1].find("failure")
+    assert fail.get("message") == "assert_eq failed: 503 != 200"
+    assert fail.get("type") == "assertion"
+    assert "replay: faultbox test traces-test.star --test zz_flaky --seed 7" in fail.text
+    assert "per-service syscall summary:" in fail.text
+    m = cases[2]
+    assert m.find("failure").get("message") == "bad \ufffd char"
+    props = {p.get("name"): p.get("value") for p in m.find("properties")}
+    assert props == {"scenario": "order_flow", "fault": "db_down", "seed": "0"}
+    assert "oops" in m.find("system-out").text
+
+
+def test_repeated_runs_get_distinct_names() -> None:
+    runs = [make_result("test_x", True, run_index=i) for i in range(3)]
+    root = ET.fromstring(junit_xml(SuiteResult("a/b/spec.star", runs, 3)).split("\n", 1)[1])
+    names = [c.get("name") for c in root.iter("testcase")]
+    assert names == ["test_x[run 0]", "test_x[run 1]", "test_x[run 2]"]
+    assert {c.get("classname") for c in root.iter("testcase")} == {"spec"}
