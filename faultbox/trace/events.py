@@ -71,7 +71,7 @@ class EventLog:
         self._events: list[Event] = []
         self._clocks: dict[str, dict[str, int]] = {}
         self._subscribers: list[Subscriber] = []
-        self._queue: queue.SimpleQueue[Event | None] | None = None
+        self._queue: queue.SimpleQueue[Event | threading.Event | None] | None = None
         self._dispatcher: threading.Thread | None = None
         self._drains: list[Callable[[], None]] = []
         self.subscriber_errors: list[BaseException] = []
@@ -178,11 +178,25 @@ class EventLog:
             ev = self._queue.get()
             if ev is None:
                 return
+            if isinstance(ev, threading.Event):  # a sync() marker
+                ev.set()
+                continue
             for fn in list(self._subscribers):
                 try:
                     fn(ev)
                 except BaseException as exc:  # a monitor failure is a test failure, kept
                     self.subscriber_errors.append(exc)
+
+    def sync(self, timeout: float = 5.0) -> None:
+        """Return once subscribers have seen every event emitted so far."""
+        self.flush()
+        with self._lock:
+            q = self._queue
+        if q is None:
+            return
+        reached = threading.Event()
+        q.put(reached)
+        reached.wait(timeout)
 
     def close(self, timeout: float = 5.0) -> None:
         """Deliver pending events to subscribers and stop the dispatcher thread."""

@@ -47,6 +47,7 @@ class TestResult:
     seed: int
     duration_ms: int
     reason: str = ""
+    location: str = ""  # file:line of the failing statement, when known
     failure_type: str = ""  # assertion | timeout | service_start | monitor | error
     return_value: str | None = None
     replay_command: str = ""

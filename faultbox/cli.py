@@ -1,0 +1,213 @@
+"""The ``faultbox`` command line: test, generate, diff, --version.
+
+Exit codes: 0 everything passed, 1 usage or spec error, 2 test failures (or traces differ).
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+
+import click
+
+from faultbox import __version__
+
+
+def _die(message: str, code: int = 1) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def _parse_timeout(text: str) -> float:
+    from faultbox.starlark_env.durations import parse_duration_ns
+
+    try:
+        return float(text) if text.replace(".", "", 1).isdigit() else parse_duration_ns(text) / 1e9
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", message="faultbox %(version)s")
+def cli() -> None:
+    """faultbox: find the ways a distributed system breaks.
+
+    Specs are Starlark files that declare services (real processes), drive them, inject
+    syscall faults with seccomp, and assert on what happened inside.
+    """
+
+
+@cli.command("test")
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option(
+    "--test",
+    "test_name",
+    metavar="NAME",
+    help="Run only this test (with or without test_; globs allowed).",
+)
+@click.option(
+    "--seed", type=int, default=None, help="Seed for probabilistic faults (default: the run index)."
+)
+@click.option(
+    "--runs",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Run each test N times; stop a test at its first failing run.",
+)
+@click.option(
+    "--timeout",
+    "timeout",
+    default="60s",
+    show_default=True,
+    help="Per-test timeout (e.g. 30s, 2m).",
+)
+@click.option(
+    "-v", "--verbose", is_flag=True, help="Show every intercepted syscall and the services' output."
+)
+@click.option(
+    "--show",
+    type=click.Choice(["all", "fail"]),
+    default="all",
+    show_default=True,
+    help="Which tests to report (console and files).",
+)
+@click.option(
+    "--output", "output", type=click.Path(dir_okay=False), help="Write the JSON trace to FILE."
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: print the JSON trace on stdout.",
+)
+@click.option("--junit", type=click.Path(dir_okay=False), help="Write a JUnit XML report to FILE.")
+@click.option(
+    "--shiviz", type=click.Path(dir_okay=False), help="Write a ShiViz log of all tests to FILE."
+)
+@click.option(
+    "--normalize",
+    type=click.Path(dir_okay=False),
+    help="Write the normalized trace (for faultbox diff) to FILE.",
+)
+def test_cmd(spec: str, test_name: str | None, seed: int | None, runs: int, timeout: str,
+             verbose: bool, show: str, output: str | None, fmt: str, junit: str | None,
+             shiviz: str | None, normalize: str | None) -> None:  # fmt: skip
+    """Run the tests of SPEC (a .star file) on fresh services."""
+    from faultbox.runtime import discovery
+    from faultbox.runtime.runner import Interrupted, RunOptions, run_suite
+    from faultbox.runtime.terminal import Reporter
+    from faultbox.starlark_env.loader import SpecLoadError, load_spec
+
+    timeout_s = _parse_timeout(timeout)
+    try:
+        loaded = load_spec(spec)
+    except SpecLoadError as exc:
+        _die(str(exc))
+    tests = discovery.discover(loaded)
+    if not tests:
+        _die(f"{spec}: no tests found (define test_* functions, scenario(), fault_scenario() "
+             "or fault_matrix())")  # fmt: skip
+    if test_name:
+        selected = discovery.select(tests, test_name)
+        if not selected:
+            names = ", ".join(t.name for t in tests)
+            _die(f"no test matches {test_name!r}; available: {names}")
+        tests = selected
+    reporter = Reporter(verbose=verbose, show=show)
+    opts = RunOptions(seed=seed, runs=runs, timeout_s=timeout_s, verbose=verbose)
+    try:
+        suite = run_suite(loaded, tests, opts, on_result=reporter.test_done)
+    except Interrupted:
+        click.echo("\ninterrupted: services stopped", err=True)
+        sys.exit(130)
+    if show == "fail":
+        suite.results = [r for r in suite.results if not r.passed]
+    _write_outputs(suite, output, fmt, junit, shiviz, normalize)
+    reporter.suite_done(suite)
+    sys.exit(0 if suite.failed == 0 else 2)
+
+
+def _write_outputs(suite, output, fmt, junit, shiviz, normalize) -> None:  # type: ignore[no-untyped-def]
+    from faultbox.trace import export_json
+    from faultbox.trace import junit as junit_mod
+    from faultbox.trace import normalize as norm
+    from faultbox.trace import shiviz as sv
+
+    try:
+        if output:
+            export_json.write_json(suite, output)
+        if junit:
+            junit_mod.write_junit(suite, junit)
+        if shiviz:
+            sv.write_shiviz(suite, shiviz)
+        if normalize:
+            norm.write_normalized(suite, normalize)
+    except OSError as exc:
+        _die(f"cannot write output: {exc}")
+    if fmt == "json":
+        export_json.write_json(suite, sys.stdout)
+
+
+@cli.command("diff")
+@click.argument("a", type=click.Path(dir_okay=False))
+@click.argument("b", type=click.Path(dir_okay=False))
+@click.option(
+    "--color/--no-color", default=None, help="Color the output (default: when a terminal)."
+)
+def diff_cmd(a: str, b: str, color: bool | None) -> None:
+    """Compare two normalized traces (written with --normalize). Exit 0 if identical, 2 if not."""
+    from faultbox.trace.diff import diff_traces
+
+    texts = []
+    for path in (a, b):
+        try:
+            texts.append(Path(path).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            _die(f"cannot read {path}: {exc}")
+    use_color = sys.stdout.isatty() if color is None else color
+    identical, text = diff_traces(texts[0], texts[1], color=use_color)
+    click.echo(text)
+    sys.exit(0 if identical else 2)
+
+
+def _register_generate() -> None:
+    try:
+        from faultbox.generate.command import generate_cmd
+    except ImportError:  # generate lands with its own issue
+        return
+    cli.add_command(generate_cmd)
+
+
+_register_generate()
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main() -> None:
+    """Console entry point: click with our exit codes (usage errors are 1, not click's 2)."""
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.UsageError as exc:
+        exc.show()
+        sys.exit(1)
+    except click.exceptions.ClickException as exc:
+        exc.show()
+        sys.exit(1)
+    except click.exceptions.Abort:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+"""Line decoders for log event sources: JSON, logfmt, regex (named groups)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+Decoder = Callable[[str], dict[str, Any]]
+
+
+def raw(line: str) -> dict[str, Any]:
+    """No decoding: ``{"raw": line}``."""
+    return {"raw": line}
+
+
+def json_lines(line: str) -> dict[str, Any]:
+    """A JSON object per line; anything else is kept as ``{"raw": line}``."""
+    try:
+        value = json.loads(line)
+    except ValueError:
+        return raw(line)
+    return value if isinstance(value, dict) else raw(line)
+
+
+_LOGFMT = re.compile(r'([A-Za-z0-9_.\-/]+)=("((?:[^"\\]|\\.)*)"|[^\s"]*)')
+
+
+def logfmt(line: str) -> dict[str, Any]:
+    """``level=INFO msg="SET key1 value1" op=SET`` → a dict of strings."""
+    out: dict[str, Any] = {}
+    for m in _LOGFMT.finditer(line):
+        key, bare, quoted = m.group(1), m.group(2), m.group(3)
+        out[key] = quoted.replace('\\"', '"').replace("\\\\", "\\") if quoted is not None else bare
+    return out or raw(line)
+
+
+def regex(pattern: str) -> Decoder:
+    """Named groups ``(?P<name>…)`` of the first match become fields; no match → raw."""
+    compiled = re.compile(pattern)
+
+    def decode(line: str) -> dict[str, Any]:
+        m = compiled.search(line)
+        if m is None:
+            return raw(line)
+        groups = {k: v for k, v in m.groupdict().items() if v is not None}
+        return groups or raw(line)
+
+    return decode

@@ -1,0 +1,62 @@
+"""Which tests a spec defines: ``test_*`` functions, scenarios, fault scenarios, matrix cells."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from faultbox.starlark_env import _interp
+from faultbox.starlark_env.composition import FaultScenarioDef
+from faultbox.starlark_env.loader import LoadedSpec
+
+
+@dataclass
+class TestCase:
+    name: str  # test_...
+    kind: str  # "function" | "scenario" | "fault_scenario"
+    fn: Any = None
+    fault_scenario: FaultScenarioDef | None = None
+    timeout_s: float | None = None
+
+    @property
+    def short_name(self) -> str:
+        return self.name[5:] if self.name.startswith("test_") else self.name
+
+    @property
+    def matrix(self) -> tuple[str, str] | None:
+        return self.fault_scenario.matrix if self.fault_scenario else None
+
+
+def discover(spec: LoadedSpec) -> list[TestCase]:
+    """Every test of the spec, sorted by name."""
+    tests: dict[str, TestCase] = {}
+    for name, value in spec.module.globals.items():
+        if name.startswith("test_") and _interp.is_callable(value):
+            tests[name] = TestCase(name=name, kind="function", fn=value)
+    reg = spec.registry
+    for sc in reg.scenarios.values():
+        name = f"test_{sc.name}"
+        if name not in tests:
+            tests[name] = TestCase(name=name, kind="scenario", fn=sc.fn)
+    for fs in reg.fault_scenarios:
+        name = f"test_{fs.name}"
+        tests[name] = TestCase(
+            name=name, kind="fault_scenario", fault_scenario=fs, timeout_s=fs.timeout_s
+        )
+    return [tests[k] for k in sorted(tests)]
+
+
+def select(tests: list[TestCase], pattern: str) -> list[TestCase]:
+    """Tests named ``pattern`` or ``test_<pattern>``; a glob (``*``) selects several."""
+    import fnmatch
+
+    wanted = {pattern, f"test_{pattern}"}
+    exact = [t for t in tests if t.name in wanted]
+    if exact:
+        return exact
+    if any(c in pattern for c in "*?["):
+        return [
+            t for t in tests
+            if fnmatch.fnmatchcase(t.name, pattern) or fnmatch.fnmatchcase(t.name, f"test_{pattern}")
+        ]  # fmt: skip
+    return []

@@ -1,0 +1,314 @@
+"""One test's world: fresh services, one supervisor, the event log, active rules, teardown."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+
+from faultbox.starlark_env.errors import SpecError
+from faultbox.starlark_env.loader import LoadedSpec
+from faultbox.starlark_env.values import Service
+from faultbox.trace.events import EventLog
+from faultbox.trace.results import RuleReport
+
+from .health import port_owner, wait_ports_free, wait_ready
+from .monitors import MonitorSet
+from .process import ServiceProcess, ServiceStartError
+from .steps import HTTP_TIMEOUT_S
+
+
+def service_env(svc: Service, services: list[Service]) -> dict[str, str]:
+    """Inherited environment + ``FAULTBOX_<SVC>_<IFACE>_{HOST,PORT,ADDR}`` + the spec's env."""
+    env = dict(os.environ)
+    for other in services:
+        for iface in other.interfaces.values():
+            prefix = f"FAULTBOX_{_env_name(other.name)}_{_env_name(iface.name)}"
+            env[f"{prefix}_HOST"] = iface.host
+            env[f"{prefix}_PORT"] = str(iface.port)
+            env[f"{prefix}_ADDR"] = iface.addr
+    env.update(svc.env)
+    return env
+
+
+def _env_name(name: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in name).upper()
+
+
+def rule_spec_text(rule: Any) -> str:
+    from faultbox.intercept import format_go_duration
+
+    if rule.action == "deny":
+        return f"deny({rule.errno_name})"
+    if rule.action == "delay":
+        return f"delay({format_go_duration(rule.delay_ns)})"
+    return "trace"
+
+
+class Session:
+    """Everything one test run owns; :meth:`teardown` releases all of it."""
+
+    def __init__(self, spec: LoadedSpec, seed: int, *, echo_output: bool = False) -> None:
+        self.spec = spec
+        self.seed = seed
+        self.echo_output = echo_output
+        self.log = EventLog()
+        self.assertions = 0
+        self.processes: dict[str, ServiceProcess] = {}
+        self.supervisor: Any = None
+        self.failure: str | None = None  # set when the supervisor fails or a service crashes
+        self.rule_reports: list[RuleReport] = []
+        self._handles: dict[int, tuple[Service, str, list[RuleReport], Any]] = {}
+        self._next_handle = 1
+        self._lock = threading.Lock()
+        self._http: httpx.Client | None = None
+        self.monitors = MonitorSet(self)
+        self.sources: list[Any] = []
+        self.tmpdir = tempfile.mkdtemp(prefix="faultbox-")
+        self.aborted = threading.Event()
+
+    # ------------------------------------------------------------------ services
+
+    def start_services(self) -> None:
+        """Start every service in dependency order and wait until each is ready."""
+        order = self.spec.registry.start_order()
+        ports = [i.port for s in order for i in s.interfaces.values()]
+        busy = wait_ports_free(ports)
+        for port in busy:
+            owner = next(s.name for s in order for i in s.interfaces.values() if i.port == port)
+            who = port_owner(port)
+            raise ServiceStartError(
+                f'service "{owner}" failed to start: port {port} is already in use'
+                + (f" by {who}" if who else "")
+            )
+        notify_sets = self.spec.registry.notify_sets
+        for svc in order:
+            self._start_one(svc, order, notify_sets.get(svc.name, set()))
+
+    def _start_one(self, svc: Service, order: list[Service], notify: set[str]) -> None:
+        from faultbox.observe import attach_sources
+
+        binary = self._resolve_binary(svc)
+        line_sources, self_started = attach_sources(self, svc)
+        proc = ServiceProcess(
+            svc.name, [binary, *svc.args], service_env(svc, order),
+            cwd=svc.workdir or None, notify=notify, user=svc.user,
+            line_callbacks=line_sources,
+            echo=self._echo if self.echo_output else None,
+        )  # fmt: skip
+        proc.start()
+        self.processes[svc.name] = proc
+        self.log.emit("service_started", svc.name, {"pid": str(proc.pid)})
+        proc.exit_callbacks.append(lambda code, name=svc.name: self._on_exit(name, code))
+        if proc.proc.listener_fd is not None:
+            self._supervisor().attach(svc.name, proc.proc)
+        ports = [i.port for i in svc.interfaces.values()]
+        wait_ready(proc, svc.healthcheck, ports)
+        self.log.emit("service_ready", svc.name)
+        for source in self_started:
+            source.start(self, svc)
+            self.sources.append(source)
+
+    def _resolve_binary(self, svc: Service) -> str:
+        path = svc.binary
+        if "/" in path and not os.path.isabs(path):
+            # Relative binary paths are relative to the current directory, like a shell;
+            # fall back to the spec's directory so specs run from anywhere.
+            if not os.path.exists(path):
+                candidate = self.spec.path.parent / path
+                if candidate.exists():
+                    return str(candidate)
+        elif "/" not in path:
+            found = shutil.which(path)
+            if found:
+                return found
+        return path
+
+    def _echo(self, service: str, line: str) -> None:
+        import sys
+
+        sys.stdout.write(f"[{service}] {line}\n")
+        sys.stdout.flush()
+
+    def _on_exit(self, name: str, code: int) -> None:
+        proc = self.processes.get(name)
+        if proc is None or proc.stopping:
+            return
+        self.log.emit("service_exited", name, {"exit_code": str(code)})
+
+    def _supervisor(self) -> Any:
+        if self.supervisor is None:
+            from faultbox.intercept import Supervisor
+
+            self.supervisor = Supervisor(self._on_syscall, self.seed)
+            self.supervisor.on_failure = self._on_supervisor_failure
+            self.supervisor.start()
+            self.log.add_drain(self.supervisor.flush)
+        return self.supervisor
+
+    def _on_syscall(self, rec: Any) -> None:
+        fields = {"syscall": rec.syscall, "pid": str(rec.pid), "decision": rec.decision}
+        if rec.path:
+            fields["path"] = rec.path
+        if rec.latency_ms:
+            fields["latency_ms"] = f"{rec.latency_ms:g}"
+        if rec.label:
+            fields["label"] = rec.label
+        if rec.op:
+            fields["op"] = rec.op
+        self.log.emit("syscall", rec.service, fields, timestamp_ns=rec.timestamp_ns)
+        if rec.allowed and rec.syscall in ("connect", "sendto"):
+            self.log.merge_all_into(rec.service)
+
+    def _on_supervisor_failure(self, reason: str) -> None:
+        self.failure = f"supervisor failed: {reason}"
+        self.aborted.set()
+
+    # ------------------------------------------------------------------ rules
+
+    def apply(self, svc: Service, kind: str, rules: list[Any]) -> int:
+        """Activate ``rules`` on ``svc`` (they stack with the active ones); return a handle."""
+        notify = self.spec.registry.notify_sets.get(svc.name, set())
+        for rule in rules:
+            missing = [s for s in rule.syscalls if s not in notify]
+            if len(missing) == len(rule.syscalls):
+                raise SpecError(
+                    f"{rule.key}= on {svc.name!r} cannot take effect: its syscalls "
+                    f"({', '.join(rule.syscalls)}) are not intercepted for this service. "
+                    "faultbox decides what to intercept before services start, from the spec; "
+                    f"name the service directly, e.g. fault({svc.name}, {rule.key}=...)"
+                )
+        sup_handle = self._supervisor().add_rules(svc.name, rules) if rules else None
+        reports = [
+            RuleReport(
+                kind=kind,
+                service=svc.name,
+                key=r.key,
+                action=r.action,
+                spec=rule_spec_text(r),
+                filter=list(r.syscalls),
+                label=r.label,
+                errno=r.errno_name
+                if r.action == "deny"
+                else (rule_spec_text(r)[6:-1] if r.action == "delay" else ""),
+            )  # fmt: skip
+            for r in rules
+        ]
+        fields = {}
+        for rep in reports:
+            text = f"{rep.spec} → filter:[{','.join(rep.filter)}]"
+            if rep.label:
+                text += f' label="{rep.label}"'
+            fields[rep.key] = text
+        event = "trace_applied" if kind == "trace" else "fault_applied"
+        if kind != "partition":
+            self.log.emit(event, svc.name, fields)
+        with self._lock:
+            handle = self._next_handle
+            self._next_handle += 1
+            self._handles[handle] = (svc, kind, reports, sup_handle)
+            self.rule_reports.extend(reports)
+        return handle
+
+    def remove(self, handle: int) -> None:
+        with self._lock:
+            entry = self._handles.pop(handle, None)
+        if entry is None:
+            return
+        svc, kind, reports, sup_handle = entry
+        self._collect_hits(reports, sup_handle)
+        if sup_handle is not None and self.supervisor is not None:
+            self.supervisor.remove_rules(svc.name, sup_handle)
+        if kind != "partition":
+            self.log.emit("trace_removed" if kind == "trace" else "fault_removed", svc.name)
+
+    def _collect_hits(self, reports: list[RuleReport], sup_handle: Any) -> None:
+        if sup_handle is None or self.supervisor is None:
+            return
+        self.supervisor.flush()
+        for rep, hits in zip(reports, self.supervisor.hits(sup_handle), strict=False):
+            rep.hits = hits
+
+    def remove_kind(self, svc: Service, kind: str) -> None:
+        with self._lock:
+            handles = [h for h, (s, k, _, _) in self._handles.items() if s is svc and k == kind]
+        for h in handles:
+            self.remove(h)
+
+    @contextlib.contextmanager
+    def partition(
+        self, a: Service, b: Service, rules: list[tuple[Service, list[Any]]]
+    ) -> Iterator[None]:
+        between = f"{a.name},{b.name}"
+        handles = [self.apply(svc, "partition", r) for svc, r in rules]
+        self.log.emit("partition_applied", "", {"between": between})
+        try:
+            yield
+        finally:
+            for h in handles:
+                self.remove(h)
+            self.log.emit("partition_removed", "", {"between": between})
+
+    @contextlib.contextmanager
+    def assumptions(self, assumptions: list[Any]) -> Iterator[None]:
+        """Apply fault assumptions (and their monitors) for the duration of the block."""
+        handles = []
+        try:
+            for fa in assumptions:
+                self.add_monitors(fa.all_monitors())
+                for svc, rules in fa.rules_by_service():
+                    handles.append(self.apply(svc, "fault", rules))
+            yield
+        finally:
+            for h in reversed(handles):
+                self.remove(h)
+
+    def add_monitors(self, monitors: list[Any]) -> None:
+        self.monitors.add(monitors)
+
+    def http_client(self) -> httpx.Client:
+        if self._http is None:
+            self._http = httpx.Client(timeout=HTTP_TIMEOUT_S)
+        return self._http
+
+    # ------------------------------------------------------------------ teardown
+
+    def abort(self) -> None:
+        """Stop everything now (timeout, Ctrl-C): held syscalls are released, services killed."""
+        self.aborted.set()
+        for proc in self.processes.values():
+            proc.kill()
+        if self.supervisor is not None:
+            self.supervisor.stop()
+
+    def finish_rules(self) -> None:
+        """Collect hit counts of rules still active at the end of the test."""
+        with self._lock:
+            entries = list(self._handles.values())
+        for _, _, reports, sup_handle in entries:
+            self._collect_hits(reports, sup_handle)
+
+    def teardown(self) -> None:
+        """Release everything: sources, services (reverse order), supervisor, files, clients."""
+        for source in reversed(self.sources):
+            with contextlib.suppress(Exception):
+                source.stop()
+        if self.supervisor is not None:
+            self.supervisor.flush()
+        for name in reversed(list(self.processes)):
+            proc = self.processes[name]
+            svc = self.spec.registry.services[name]
+            proc.stop(svc.stop_timeout_s)
+        if self.supervisor is not None:
+            self.supervisor.stop()
+        self.monitors.close()
+        self.log.close()
+        if self._http is not None:
+            self._http.close()
+        shutil.rmtree(self.tmpdir, ignore_errors=True)

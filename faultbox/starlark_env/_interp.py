@@ -1,0 +1,164 @@
+"""The one place where faultbox adapts the pure-Python ``starlark`` interpreter.
+
+Two small patches, applied once on import:
+
+1. **Hashable host values.** The interpreter's ``check_hashable`` only accepts its own types,
+   so ``{(order_flow, db_down): fn}`` fails with "unhashable type" when ``db_down`` is a faultbox
+   value. Host values subclass :class:`HostValue` (hashable by identity) and the patched check
+   accepts them. ``check_hashable`` is imported by name into several interpreter modules, so
+   each binding is replaced.
+2. **Functions keep their file.** The evaluator resolves globals and line numbers through the
+   *calling thread's* module and file table, so a function defined in a ``load()``-ed file looked
+   up its globals in the caller's module and reported the caller's line numbers. Calls into a
+   Starlark function now switch the thread to the function's own file (module view and line
+   table) for the duration of the call.
+
+It also offers :func:`call_starlark` (call a Starlark function from a builtin) and
+:func:`new_thread` (a fresh evaluation thread for running a test body).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import starlark
+import starlark.eval as _eval_pkg
+import starlark.eval.builtins as _builtins_mod
+import starlark.eval.evaluator as _evaluator
+import starlark.eval.values as _values_mod
+import starlark.values as _public_values
+from starlark.eval.function import StarlarkFunction
+from starlark.eval.module import Module
+from starlark.syntax.location import FileLocations
+
+
+class HostValue:
+    """Base class of faultbox values visible to Starlark: hashable by identity."""
+
+    _starlark_type = "host_value"
+    __slots__ = ()
+
+    def __hash__(self) -> int:  # identity, like Starlark functions
+        return id(self)
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+
+_original_check_hashable = _values_mod.check_hashable
+
+
+def _check_hashable(value: Any) -> None:
+    if isinstance(value, HostValue):
+        return
+    if isinstance(value, tuple):
+        for x in value:
+            _check_hashable(x)
+        return
+    _original_check_hashable(value)
+
+
+for _mod in (_values_mod, _evaluator, _builtins_mod, _eval_pkg, _public_values):
+    if getattr(_mod, "check_hashable", None) is _original_check_hashable:
+        _mod.check_hashable = _check_hashable
+
+
+# ------------------------------------------------------------------ functions keep their file
+
+_FILE_LOCS: dict[str, FileLocations] = {}
+_FILE_MODULES: dict[str, Module] = {}
+# Per running thread: file name -> a view of that file's module (same globals, fresh
+# mutability) so values created while a test runs are mutable even though modules are frozen.
+_THREAD_VIEWS: dict[int, dict[str, Module]] = {}
+
+
+def register_file(filename: str, source: str) -> None:
+    """Remember the line table of ``filename`` (before it is executed)."""
+    _FILE_LOCS[filename] = FileLocations(filename, source)
+
+
+def register_module(filename: str, module: Module) -> None:
+    """Remember the module of ``filename`` (after it was executed)."""
+    _FILE_MODULES[filename] = module
+
+
+_original_call = _evaluator.call
+
+
+def _call_in_own_file(fn, positional, keyword, thread, position=None):
+    if isinstance(fn, StarlarkFunction) and fn.position is not None:
+        file = fn.position.file
+        locs = _FILE_LOCS.get(file)
+        views = _THREAD_VIEWS.get(id(thread))
+        module = views.get(file) if views else None
+        if module is None:
+            module = _FILE_MODULES.get(file)
+        if (locs is not None and thread.locs is not locs) or (
+            module is not None and thread.module is not module
+        ):
+            saved_locs, saved_module = thread.locs, thread.module
+            thread.locs = locs or saved_locs
+            thread.module = module or saved_module
+            try:
+                return _original_call(fn, positional, keyword, thread, position)
+            finally:
+                thread.locs, thread.module = saved_locs, saved_module
+    return _original_call(fn, positional, keyword, thread, position)
+
+
+_evaluator.call = _call_in_own_file
+
+
+# ------------------------------------------------------------------ calling back
+
+
+def current_thread() -> Any | None:
+    """The Starlark thread executing the current builtin, if any."""
+    return _builtins_mod._CURRENT_THREAD.get(None)
+
+
+def new_thread(main_file: str, predeclared: dict[str, Any]) -> Any:
+    """A fresh evaluation thread for running one test, starting in ``main_file``'s module.
+
+    Every registered file gets a view with the same globals and a fresh mutability; call
+    :func:`release_thread` when the test is over.
+    """
+    views: dict[str, Module] = {}
+    for name, mod in _FILE_MODULES.items():
+        view = Module(name)
+        view.globals = mod.globals
+        view.predeclared = mod.predeclared
+        views[name] = view
+    universal = starlark.make_universal()
+    thread = _evaluator.Thread(
+        module=views[main_file], predeclared=predeclared, universal=universal
+    )
+    thread.locs = _FILE_LOCS.get(main_file)
+    _THREAD_VIEWS[id(thread)] = views
+    return thread
+
+
+def release_thread(thread: Any) -> None:
+    _THREAD_VIEWS.pop(id(thread), None)
+
+
+def call_starlark(fn: Any, *args: Any, thread: Any = None, **kwargs: Any) -> Any:
+    """Call a Starlark callable (def, lambda or builtin) with Python arguments."""
+    th = thread or current_thread()
+    if th is None:
+        raise RuntimeError("call_starlark needs a running Starlark thread")
+    token = _builtins_mod._CURRENT_THREAD.set(th)
+    mtoken = _builtins_mod._CURRENT_MUTABILITY.set(th.module.mutability)
+    try:
+        return _evaluator.call(fn, list(args), dict(kwargs), th)
+    finally:
+        _builtins_mod._CURRENT_MUTABILITY.reset(mtoken)
+        _builtins_mod._CURRENT_THREAD.reset(token)
+
+
+def is_callable(value: Any) -> bool:
+    return isinstance(value, StarlarkFunction | starlark.BuiltinFunction)
+
+
+def function_name(value: Any) -> str:
+    return getattr(value, "name", "") or "<function>"

@@ -1,0 +1,202 @@
+"""Static analysis of a loaded spec: load-time validation and each service's notify set.
+
+The seccomp filter of a service is fixed when it starts, but ``fault(db, write=…)`` inside a test
+body only runs later. So before anything starts we walk the syntax tree of every spec file and
+find every call that can fault or trace a service — ``fault``, ``fault_start``, ``trace``,
+``trace_start``, ``partition``, ``fault_assumption`` — and resolve its service argument against
+the file's globals. The union of their syscalls (family-expanded, ops resolved) is the service's
+notify set. A call whose service cannot be resolved statically counts for every service that
+could match, so nothing is silently left out.
+
+The same walk checks literal arguments: ``deny("EIOO")``, ``delay("5 sec")``,
+``fault(db, wirte=…)`` and ``probability="150%"`` are load errors with ``file:line``, even when
+they sit in a test that is not run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from starlark.eval.errors import EvalError
+from starlark.syntax import ast
+
+from . import _interp
+from .errors import SpecError
+from .values import Service
+
+if TYPE_CHECKING:
+    from .loader import LoadedSpec
+
+_FAULT_CALLS = {"fault", "fault_start", "fault_assumption"}
+_TRACE_CALLS = {"trace", "trace_start"}
+_RESERVED_KW = {"run", "target", "monitors", "faults", "description", "rules", "name"}
+
+
+def _walk(node: Any) -> Iterator[Any]:
+    """Every AST node below ``node`` (dataclass fields, lists)."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(reversed(item))
+        elif dataclasses.is_dataclass(item) and not isinstance(item, type):
+            yield item
+            for f in dataclasses.fields(item):
+                if f.name in ("binding",):
+                    continue
+                value = getattr(item, f.name, None)
+                if isinstance(value, list) or (
+                    dataclasses.is_dataclass(value) and not isinstance(value, type)
+                ):
+                    stack.append(value)
+
+
+def _error(file: str, node: Any, message: str) -> SpecError:
+    err = SpecError(message)
+    locs = _interp._FILE_LOCS.get(file)
+    if locs is not None:
+        err.push_frame("<spec>", locs.position(node.start))
+    return err
+
+
+class _Analyzer:
+    def __init__(self, spec: LoadedSpec) -> None:
+        self.spec = spec
+        self.services = spec.registry.services
+        self.notify: dict[str, set[str]] = {name: set() for name in self.services}
+
+    # -- resolution helpers
+    def _global(self, file: str, node: Any) -> Any:
+        """The value of a global name (or ``svc.iface``) in ``file``, or None."""
+        module = self.spec.modules.get(file)
+        if module is None:
+            return None
+        if isinstance(node, ast.Identifier):
+            return module.globals.get(node.name)
+        return None
+
+    def _is_builtin(self, file: str, fn: Any, names: set[str]) -> str | None:
+        if not isinstance(fn, ast.Identifier) or fn.name not in names:
+            return None
+        module = self.spec.modules.get(file)
+        shadow = module.globals.get(fn.name) if module else None
+        if shadow is not None and shadow is not self.spec.predeclared.get(fn.name):
+            return None
+        return fn.name
+
+    def _targets(self, file: str, node: Any | None) -> list[Service]:
+        value = self._global(file, node) if node is not None else None
+        if isinstance(value, Service):
+            return [value]
+        # A fault_assumption passed to fault(): handled through the registry.
+        if value is not None and type(value).__name__ == "FaultAssumption":
+            return []
+        return list(self.services.values())
+
+    def _add_keyword(self, file: str, kw: Any, targets: list[Service], call: str) -> None:
+        from faultbox.intercept import expand_syscalls
+
+        name = kw.name.name
+        matched = False
+        for svc in targets:
+            if name in svc.ops:
+                self.notify[svc.name].update(svc.ops[name].expanded)
+                matched = True
+        if matched:
+            return
+        try:
+            syscalls = expand_syscalls(name)
+        except ValueError:
+            if len(targets) == 1:
+                svc = targets[0]
+                ops = f"; ops of {svc.name}: {', '.join(svc.ops)}" if svc.ops else ""
+                msg = f"{call}(): {name!r} is neither a syscall nor an op of service {svc.name!r}{ops}"
+            else:
+                msg = f"{call}(): {name!r} is neither a syscall nor an op of any service"
+            raise _error(file, kw, msg) from None
+        for svc in targets:
+            self.notify[svc.name].update(syscalls)
+
+    # -- the walk
+    def run(self) -> dict[str, set[str]]:
+        for file, tree in self.spec.syntax.items():
+            for node in _walk(tree.statements):
+                if isinstance(node, ast.CallExpression):
+                    self._call(file, node)
+        self._registry_assumptions()
+        return self.notify
+
+    def _call(self, file: str, call: ast.CallExpression) -> None:
+        from .faults import duration_value, errno_value, parse_probability
+
+        name = self._is_builtin(file, call.fn, {"deny", "delay"})
+        if name:
+            self._literal_rule_args(
+                file, call, name, errno_value, duration_value, parse_probability
+            )
+            return
+        positional = [a.value for a in call.args if isinstance(a, ast.PositionalArgument)]
+        keywords = [a for a in call.args if isinstance(a, ast.KeywordArgument)]
+        name = self._is_builtin(file, call.fn, _FAULT_CALLS)
+        if name:
+            if name == "fault_assumption":
+                target = next((k.value for k in keywords if k.name.name == "target"), None)
+                if target is None:
+                    return
+            else:
+                target = positional[0] if positional else None
+            targets = self._targets(file, target)
+            for kw in keywords:
+                if kw.name.name not in _RESERVED_KW:
+                    self._add_keyword(file, kw, targets, name)
+            return
+        name = self._is_builtin(file, call.fn, _TRACE_CALLS)
+        if name:
+            targets = self._targets(file, positional[0] if positional else None)
+            for kw in keywords:
+                if kw.name.name == "syscalls" and isinstance(kw.value, ast.ListExpression):
+                    for element in kw.value.elements:
+                        if isinstance(element, ast.StringLiteral):
+                            fake = ast.KeywordArgument(
+                                start=element.start, end=element.end,
+                                name=ast.Identifier(start=element.start, end=element.end,
+                                                    name=element.value),
+                                value=element,
+                            )  # fmt: skip
+                            self._add_keyword(file, fake, targets, name)
+            return
+        if self._is_builtin(file, call.fn, {"partition"}):
+            for arg in positional[:2]:
+                for svc in self._targets(file, arg):
+                    self.notify[svc.name].add("connect")
+
+    def _literal_rule_args(self, file, call, name, errno_value, duration_value, parse_prob) -> None:
+        positional = [a.value for a in call.args if isinstance(a, ast.PositionalArgument)]
+        try:
+            if positional and isinstance(positional[0], ast.StringLiteral):
+                if name == "deny":
+                    errno_value(positional[0].value)
+                else:
+                    duration_value(positional[0].value)
+            for arg in call.args:
+                if (
+                    isinstance(arg, ast.KeywordArgument)
+                    and arg.name.name == "probability"
+                    and isinstance(arg.value, ast.StringLiteral | ast.IntLiteral | ast.FloatLiteral)
+                ):
+                    parse_prob(arg.value.value, name)
+        except EvalError as exc:
+            raise _error(file, call, exc.message) from None
+
+    def _registry_assumptions(self) -> None:
+        for assumption in self.spec.registry.assumptions:
+            for svc, rules in assumption.rules_by_service():
+                for rule in rules:
+                    self.notify[svc.name].update(rule.syscalls)
+
+
+def analyze(spec: LoadedSpec) -> None:
+    """Validate literal fault arguments and store each service's notify set in the registry."""
+    spec.registry.notify_sets = _Analyzer(spec).run()

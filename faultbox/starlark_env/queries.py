@@ -1,0 +1,150 @@
+"""Trace query builtins: events, assert_eventually, assert_never, assert_before."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlark import Dict, to_value
+from starlark.eval.values import truth
+
+from faultbox.trace import query
+from faultbox.trace.events import Event
+
+from ._builtin import builtin, type_name
+from ._interp import HostValue, call_starlark, is_callable
+from .errors import AssertionFailure, SpecError
+
+
+class _FieldView(dict):
+    """Attribute mapping of an event: unknown attributes read as ``""`` (never an error)."""
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+class EventValue(HostValue):
+    """An event as specs see it: ``.seq .service .type .event_type .data .fields`` and fields."""
+
+    _starlark_type = "event"
+    __slots__ = ("event", "_fields")
+
+    def __init__(self, event: Event) -> None:
+        self.event = event
+        self._fields: _FieldView | None = None
+
+    def __repr__(self) -> str:
+        return f"<event #{self.event.seq} {self.event.event_type} {self.event.service}>"
+
+    @property
+    def fields(self) -> dict[str, Any]:
+        if self._fields is None:
+            ev = self.event
+            view = _FieldView(ev.fields)
+            view.update(
+                seq=ev.seq, service=ev.service, type=ev.type, event_type=ev.event_type,
+                fields=to_value(dict(ev.fields)), data=_data(ev), timestamp_ns=ev.timestamp_ns,
+            )  # fmt: skip
+            self._fields = view
+        return self._fields
+
+
+def _data(ev: Event) -> Any:
+    if ev.data is not None:
+        try:
+            return to_value(ev.data)
+        except (TypeError, ValueError):
+            return str(ev.data)
+    raw = ev.fields.get("data")
+    if raw is not None:
+        try:
+            return to_value(json.loads(raw))
+        except (ValueError, TypeError):
+            return raw
+    return to_value(dict(ev.fields))
+
+
+def _filters(builtin_name: str, filters: dict[str, Any]) -> dict[str, str]:
+    out = {}
+    for key, value in filters.items():
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise SpecError(
+                f"{builtin_name}(): filter {key}= must be a string, got {type_name(value)}"
+            )
+        out[key] = str(value)
+    return out
+
+
+def _where(builtin_name: str, fn: Any) -> Any:
+    if fn is None:
+        return None
+    if not is_callable(fn):
+        raise SpecError(f"{builtin_name}(): where= must be a function, got {type_name(fn)}")
+    return lambda ev: truth(call_starlark(fn, EventValue(ev)))
+
+
+def _session(builtin_name: str, trace_assertion: bool = True) -> Any:
+    from faultbox.runtime.context import active_session
+
+    session = active_session()
+    if session is None:
+        raise SpecError(f"{builtin_name}() can only be used while a test runs")
+    if trace_assertion:
+        session.assertions += 1
+        session.trace_assertions = getattr(session, "trace_assertions", 0) + 1
+    return session
+
+
+@builtin("events")
+def events(where: Any = None, **filters: Any) -> Any:
+    """The recorded events that match every filter (and ``where``), in order."""
+    flt = _filters("events", filters)
+    pred = _where("events", where)
+    evs = _session("events", trace_assertion=False).log.snapshot()
+    from starlark import StarlarkList
+
+    return StarlarkList([EventValue(e) for e in query.select(evs, flt, pred)])
+
+
+@builtin("assert_eventually")
+def assert_eventually(where: Any = None, **filters: Any) -> None:
+    """Fail unless at least one recorded event matches."""
+    flt = _filters("assert_eventually", filters)
+    pred = _where("assert_eventually", where)
+    evs = _session("assert_eventually").log.snapshot()
+    if query.first_match(evs, flt, pred) is None:
+        raise AssertionFailure(query.eventually_failure(flt, pred is not None, evs, where=pred))
+
+
+@builtin("assert_never")
+def assert_never(where: Any = None, **filters: Any) -> None:
+    """Fail if any recorded event matches."""
+    flt = _filters("assert_never", filters)
+    pred = _where("assert_never", where)
+    if not flt and pred is None:
+        raise SpecError("assert_never(): give at least one filter or where=")
+    evs = _session("assert_never").log.snapshot()
+    hit = query.first_match(evs, flt, pred)
+    if hit is not None:
+        raise AssertionFailure(query.never_failure(hit, pred is not None))
+
+
+def _dict_filters(value: Any, arg: str) -> dict[str, str]:
+    if not isinstance(value, Dict | dict):
+        raise SpecError(f'assert_before(): {arg}= must be a dict like {{"syscall": "write"}}')
+    return _filters("assert_before", {str(k): v for k, v in value.items()})
+
+
+@builtin("assert_before")
+def assert_before(first: Any = None, then: Any = None) -> None:
+    """Fail unless the first event matching ``first`` precedes the first matching ``then``."""
+    if first is None or then is None:
+        raise SpecError("assert_before(): first= and then= are both required")
+    f1, f2 = _dict_filters(first, "first"), _dict_filters(then, "then")
+    evs = _session("assert_before").log.snapshot()
+    message = query.check_before(evs, f1, f2)
+    if message is not None:
+        raise AssertionFailure(message)
