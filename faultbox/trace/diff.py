@@ -16,7 +16,7 @@ _YELLOW, _RED, _GREEN, _RESET = "\033[33m", "\033[31m", "\033[32m", "\033[0m"
 
 
 def _lines(text: str) -> list[str]:
-    text = text.strip()
+    text = text.replace("\r\n", "\n").strip()
     return text.split("\n") if text else []
 
 

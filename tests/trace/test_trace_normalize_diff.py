@@ -90,6 +90,9 @@ def test_normalize_empty_suite() -> None:
 
 def test_diff_identical() -> None:
     assert diff_traces("a\nb\n", "a\nb") == (True, "traces are identical")
+    assert diff_traces("a\r\nb\r\n", "a\nb\n")[0] is True
+    assert diff_traces("", "")[0] is True
+    assert diff_traces("", "a") == (False, "traces differ (0 vs 1 lines):\n  line 1:\n    + a")
 
 
 def test_diff_single_insertion_is_one_plus_line() -> None:
