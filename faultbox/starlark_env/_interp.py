@@ -19,17 +19,22 @@ It also offers :func:`call_starlark` (call a Starlark function from a builtin) a
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import starlark
-import starlark.eval as _eval_pkg
-import starlark.eval.builtins as _builtins_mod
-import starlark.eval.evaluator as _evaluator
-import starlark.eval.values as _values_mod
 import starlark.values as _public_values
+
+# ``starlark.eval`` is shadowed by the package's ``eval()`` function, so ``import
+# starlark.eval.x as y`` resolves through the function and fails: use ``from`` imports.
+from starlark.eval import builtins as _builtins_mod
+from starlark.eval import evaluator as _evaluator
+from starlark.eval import values as _values_mod
 from starlark.eval.function import StarlarkFunction
 from starlark.eval.module import Module
 from starlark.syntax.location import FileLocations
+
+_eval_pkg = sys.modules["starlark.eval"]
 
 
 class HostValue:
