@@ -1,0 +1,331 @@
+"""Start a service through the C launcher and take over its seccomp listener.
+
+Protocol (see launcher.c): faultbox makes a socketpair, moves the child end to a high fd
+number (the BPF exempts only that fd), and runs the launcher. With a filter the launcher
+sends ``FD <n> <killable>``; we copy fd n with ``pidfd_getfd`` and send the 1-byte ACK. Then
+EOF means exec succeeded (the socket is O_CLOEXEC) and ``ERR <msg>`` means it failed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import pwd
+import queue
+import resource
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import IO, Any
+
+from faultbox.intercept import bpf
+from faultbox.intercept._build import launcher_path
+from faultbox.intercept.errors import InterceptUnavailable, LaunchError
+from faultbox.intercept.ioctl import pidfd_getfd
+from faultbox.intercept.syscalls import AUDIT_ARCH, host_arch, numbers_for, syscall_number
+
+# Syscalls the launcher itself makes after the ACK. If one of them is notified, it blocks
+# until the caller attaches the listener to a Supervisor, so launch() cannot wait for the
+# exec outcome (it would deadlock); exec errors then go to the service's stderr (exit 127).
+_AFTER_ACK = frozenset({"execve", "execveat", "exit_group"})
+_AFTER_ACK_USER = frozenset({"setgroups", "setgid", "setuid", "prctl", "getppid"})
+_HANDOFF_MIN_FD = 500
+
+Stream = int | IO[Any] | None
+
+
+class _Spawner:
+    """One long-lived thread that forks every launcher.
+
+    PR_SET_PDEATHSIG fires when the *thread* that forked the child exits, not the process:
+    forking from a short-lived test thread would SIGKILL the services when it ends.
+    """
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], queue.SimpleQueue[Any]]]
+        self._jobs = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def run(self, fn: Callable[[], Any]) -> Any:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._loop, name="faultbox-spawner", daemon=True
+                )
+                self._thread.start()
+        reply: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._jobs.put((fn, reply))
+        ok, value = reply.get()
+        if not ok:
+            raise value
+        return value
+
+    def _loop(self) -> None:
+        while True:
+            fn, reply = self._jobs.get()
+            try:
+                reply.put((True, fn()))
+            except BaseException as e:  # handed back to the caller's thread
+                reply.put((False, e))
+
+
+_spawner = _Spawner()
+
+
+class LaunchedProcess:
+    """A service process started by :func:`launch` (a small subset of ``Popen``)."""
+
+    def __init__(
+        self,
+        popen: subprocess.Popen[bytes],
+        pidfd: int,
+        listener_fd: int | None,
+        notify: tuple[str, ...],
+        argv: tuple[str, ...],
+        user: str | None,
+        wait_killable: bool,
+    ) -> None:
+        self.popen = popen
+        self.pidfd = pidfd
+        self.listener_fd = listener_fd
+        self.notify = notify
+        self.argv = argv
+        self.user = user
+        #: True when held syscalls ignore non-fatal signals (WAIT_KILLABLE_RECV, 5.19+).
+        self.wait_killable = wait_killable
+        self._listener_taken = False
+        self._closed = False
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    @property
+    def pgid(self) -> int:
+        """The process group (the launcher called setsid, so it equals the pid)."""
+        return self.popen.pid
+
+    @property
+    def returncode(self) -> int | None:
+        return self.popen.returncode
+
+    @property
+    def stdout(self) -> IO[bytes] | None:
+        return self.popen.stdout
+
+    @property
+    def stderr(self) -> IO[bytes] | None:
+        return self.popen.stderr
+
+    def poll(self) -> int | None:
+        return self.popen.poll()
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Wait for exit; ``subprocess.TimeoutExpired`` on timeout."""
+        return self.popen.wait(timeout)
+
+    def send_signal(self, sig: int) -> None:
+        """Signal the main process (race-free through the pidfd)."""
+        with contextlib.suppress(ProcessLookupError, OSError):
+            signal.pidfd_send_signal(self.pidfd, sig)
+
+    def kill_group(self, sig: int = signal.SIGKILL) -> None:
+        """Signal the whole process group (services that fork stay in it unless they setsid)."""
+        self.send_signal(sig)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pgid, sig)
+
+    def take_listener(self) -> int | None:
+        """Hand the listener over (to a Supervisor, which then closes it)."""
+        self._listener_taken = True
+        return self.listener_fd
+
+    def close(self) -> None:
+        """Close the pidfd, and the listener unless a supervisor took it."""
+        if self._closed:
+            return
+        self._closed = True
+        fds = [self.pidfd]
+        if self.listener_fd is not None and not self._listener_taken:
+            fds.append(self.listener_fd)
+        for fd in fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def __repr__(self) -> str:
+        return f"<LaunchedProcess pid={self.pid} argv0={self.argv[0]!r} notify={len(self.notify)}>"
+
+
+def resolve_binary(prog: str, env: Mapping[str, str], cwd: str | None) -> str:
+    """Absolute path of ``prog`` (PATH lookup without a slash); LaunchError if unusable."""
+    if "/" in prog:
+        path = prog if os.path.isabs(prog) else os.path.join(cwd or os.getcwd(), prog)
+        if not os.path.exists(path):
+            raise LaunchError(f"binary not found: {prog}")
+        if not os.path.isfile(path) or not os.access(path, os.X_OK):
+            raise LaunchError(f"not executable: {prog}")
+        return path
+    search = env.get("PATH", os.defpath)
+    found = shutil.which(prog, path=search)
+    if found:
+        return found if os.path.isabs(found) else os.path.join(cwd or os.getcwd(), found)
+    for d in search.split(os.pathsep):
+        if os.path.exists(os.path.join(d or ".", prog)):
+            raise LaunchError(f"not executable: {prog}")
+    raise LaunchError(f"binary not found: {prog} (not in PATH)")
+
+
+class _Records:
+    """Reads the launcher's fixed-size records from our end of the socketpair."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        self.sock, self.deadline, self.buf = sock, deadline, b""
+
+    def next(self) -> str | None:
+        """The next record's text, or None at EOF."""
+        while len(self.buf) < bpf.RECORD_LEN:
+            left = self.deadline - time.monotonic()
+            if left <= 0 or not select.select([self.sock], [], [], left)[0]:
+                raise LaunchError("launcher did not answer in time")
+            chunk = self.sock.recv(4096)
+            if not chunk:
+                return None
+            self.buf += chunk
+        rec, self.buf = self.buf[: bpf.RECORD_LEN], self.buf[bpf.RECORD_LEN :]
+        return rec.split(b"\0", 1)[0].decode(errors="replace")
+
+
+def _raise_for(rec: str, argv0: str) -> None:
+    if rec.startswith("UNAVAILABLE "):
+        raise InterceptUnavailable(rec.removeprefix("UNAVAILABLE "))
+    if rec.startswith("ERR "):
+        raise LaunchError(f"{argv0}: {rec.removeprefix('ERR ')}")
+    raise LaunchError(f"{argv0}: unexpected launcher record {rec!r}")
+
+
+def _handoff_fd(sock: socket.socket) -> int:
+    """Duplicate the child's socket end to a high fd number (the one the BPF exempts)."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    low = _HANDOFF_MIN_FD if soft > _HANDOFF_MIN_FD + 64 else 3
+    return fcntl.fcntl(sock.fileno(), fcntl.F_DUPFD_CLOEXEC, low)
+
+
+def launch(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    cwd: str | None = None,
+    notify: Sequence[str] = (),
+    stdout: Stream = None,
+    stderr: Stream = None,
+    user: str | None = None,
+    timeout: float = 10.0,
+) -> LaunchedProcess:
+    """Start ``argv`` in a new session with PDEATHSIG=SIGKILL and a filter for ``notify``.
+
+    ``stdout``/``stderr`` are passed to ``Popen`` (None inherits; ``subprocess.PIPE`` works,
+    but then drain it elsewhere: never from the supervisor). The returned process's
+    ``listener_fd`` must be attached to a :class:`Supervisor` (or closed) promptly: the
+    service blocks on its first notified syscall until then.
+    """
+    argv = tuple(str(a) for a in argv)
+    if not argv:
+        raise LaunchError("empty argv")
+    path = resolve_binary(argv[0], env, cwd)
+    if user is not None:
+        try:
+            pwd.getpwnam(user)
+        except KeyError:
+            raise LaunchError(f"unknown user: {user}") from None
+    notify = tuple(dict.fromkeys(notify))
+    arch = host_arch()
+    numbers: list[int] = []
+    if notify:
+        if not arch:
+            raise InterceptUnavailable("syscall interception supports x86_64 and aarch64 only")
+        numbers = numbers_for(notify, arch)
+    exe = str(launcher_path())
+
+    parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    hfd = _handoff_fd(child)
+    child.close()
+    cmd = [exe, "--ppid", str(os.getpid()), "--sock", str(hfd)]
+    if numbers:
+        exempt = {}
+        for name, count in (("write", bpf.RECORD_LEN), ("read", bpf.ACK_READ_LEN)):
+            nr = syscall_number(name, arch)
+            if nr is not None:
+                exempt[nr] = count
+        prog = bpf.build_filter(numbers, AUDIT_ARCH[arch], hfd, exempt)
+        cmd += ["--filter", prog.hex()]
+    if user is not None:
+        cmd += ["--user", user]
+    blocking = _AFTER_ACK | (_AFTER_ACK_USER if user else frozenset())
+    wait_exec = not (numbers and blocking.intersection(notify))
+    if not wait_exec:
+        cmd.append("--stderr-errors")
+    cmd += ["--", path, *argv]
+
+    def spawn() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            cmd,
+            env=dict(env),
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=stderr,
+            pass_fds=(hfd,),
+            close_fds=True,
+        )
+
+    try:
+        popen = _spawner.run(spawn)
+    except OSError as e:
+        parent.close()
+        raise LaunchError(f"cannot start {argv[0]}: {e}") from e
+    finally:
+        os.close(hfd)
+    pidfd = os.pidfd_open(popen.pid)
+    listener: int | None = None
+    killable = False
+    try:
+        records = _Records(parent, time.monotonic() + timeout)
+        if numbers:
+            rec = records.next()
+            if rec is None:
+                rc = popen.wait(timeout)
+                raise LaunchError(f"{argv[0]}: launcher exited ({rc}) before the hand-off")
+            if not rec.startswith("FD "):
+                _raise_for(rec, argv[0])
+            _, fd_text, killable_text = rec.split()
+            listener = pidfd_getfd(pidfd, int(fd_text))
+            killable = killable_text == "1"
+            parent.sendall(b"A")
+        if wait_exec:
+            rec = records.next()
+            if rec is not None:
+                _raise_for(rec, argv[0])
+    except BaseException:
+        if listener is not None:
+            os.close(listener)
+        _kill_and_reap(popen)
+        os.close(pidfd)
+        raise
+    finally:
+        parent.close()
+    return LaunchedProcess(popen, pidfd, listener, notify, argv, user, killable)
+
+
+def _kill_and_reap(popen: subprocess.Popen[bytes]) -> None:
+    for kill in (lambda: os.killpg(popen.pid, signal.SIGKILL), popen.kill):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            kill()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        popen.wait(5)

@@ -1,0 +1,27 @@
+"""The record of one intercepted syscall, as handed to the supervisor's sink."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(slots=True)
+class SyscallRecord:
+    """One notification and what faultbox decided.
+
+    ``pid`` is the thread id the kernel reported; ``path`` the file, fd target
+    (``socket:[…]``, ``pipe:[…]``) or connect destination (``127.0.0.1:5432``), "" if none;
+    ``latency_ms`` the injected delay (0 unless delayed); ``timestamp_ns`` wall-clock time of
+    the notification; ``allowed`` False only for a deny.
+    """
+
+    service: str
+    syscall: str
+    pid: int
+    decision: str
+    path: str
+    label: str
+    op: str
+    latency_ms: int
+    timestamp_ns: int
+    allowed: bool

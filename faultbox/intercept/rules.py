@@ -1,0 +1,148 @@
+"""Fault rules: the public :class:`Rule`, path globs, and deterministic probability draws."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+
+from faultbox.intercept.durations import format_go_duration
+from faultbox.intercept.errnos import errno_name, strerror_text
+
+ACTIONS = ("deny", "delay", "trace", "allow")
+_M64 = (1 << 64) - 1
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One fault or trace rule for a service.
+
+    ``syscalls`` is already family-expanded. ``path_glob`` ("" = any path) uses ``*`` (not
+    crossing ``/``), ``?``, ``[...]`` and ``**`` (any depth). ``dest_ports`` limits a
+    ``connect`` rule to those destination ports (empty = any). ``action="allow"`` (an
+    addition to the contract) fires as an explicit ``allow`` and stops the evaluation.
+    """
+
+    key: str
+    action: str
+    syscalls: tuple[str, ...]
+    errno: int = 0
+    errno_name: str = ""
+    delay_ns: int = 0
+    probability: float = 1.0
+    label: str = ""
+    op: str = ""
+    path_glob: str = ""
+    dest_ports: frozenset[int] = field(default_factory=frozenset)
+
+    def __post_init__(self) -> None:
+        if self.action not in ACTIONS:
+            raise ValueError(f"rule {self.key}: unknown action {self.action!r}")
+        if isinstance(self.syscalls, str):
+            object.__setattr__(self, "syscalls", (self.syscalls,))
+        elif not isinstance(self.syscalls, tuple):
+            object.__setattr__(self, "syscalls", tuple(self.syscalls))
+        if not self.syscalls:
+            raise ValueError(f"rule {self.key}: no syscalls")
+        if self.action == "deny" and self.errno <= 0:
+            # errno 0 would make the kernel skip the syscall and return 0: a silent fake
+            # success (the original's issue #139). Refuse it.
+            raise ValueError(f"rule {self.key}: deny needs a positive errno")
+        if self.action == "delay" and self.delay_ns < 0:
+            raise ValueError(f"rule {self.key}: negative delay")
+        if not 0.0 <= self.probability <= 1.0:
+            raise ValueError(f"rule {self.key}: probability must be within 0..1")
+        if not isinstance(self.dest_ports, frozenset):
+            object.__setattr__(self, "dest_ports", frozenset(self.dest_ports))
+        if self.action == "deny" and not self.errno_name:
+            object.__setattr__(self, "errno_name", errno_name(self.errno))
+
+    def decision(self) -> str:
+        """The decision text this rule records when it fires."""
+        if self.action == "deny":
+            return f"deny({strerror_text(self.errno)})"
+        if self.action == "delay":
+            return f"delay({format_go_duration(self.delay_ns)})"
+        return self.action
+
+    def identity(self) -> str:
+        """A stable text naming the rule's content (feeds the probability hash)."""
+        ports = ",".join(str(p) for p in sorted(self.dest_ports))
+        return "\x1f".join(
+            (
+                self.key,
+                self.action,
+                ",".join(self.syscalls),
+                str(self.errno),
+                str(self.delay_ns),
+                repr(self.probability),
+                self.label,
+                self.op,
+                self.path_glob,
+                ports,
+            )
+        )
+
+
+def glob_to_regex(glob: str) -> str:
+    """Translate a path glob: ``*`` and ``?`` stay within one component, ``**`` crosses."""
+    out: list[str] = []
+    i, n = 0, len(glob)
+    while i < n:
+        c = glob[i]
+        if c == "*":
+            if glob.startswith("**/", i):
+                out.append("(?:.*/)?")  # zero or more whole directories
+                i += 3
+            elif glob.startswith("**", i):
+                out.append(".*")
+                i += 2
+            else:
+                out.append("[^/]*")
+                i += 1
+        elif c == "?":
+            out.append("[^/]")
+            i += 1
+        elif c == "[":
+            end = glob.find("]", i + 2 if glob[i + 1 : i + 2] in ("!", "^") else i + 1)
+            if end < 0:
+                out.append(re.escape(c))
+                i += 1
+                continue
+            body = glob[i + 1 : end]
+            neg = body[:1] in ("!", "^")
+            body = body[1:] if neg else body
+            out.append(f"[{'^/' if neg else ''}{body.replace(chr(92), chr(92) * 2)}]")
+            i = end + 1
+        else:
+            out.append(re.escape(c))
+            i += 1
+    return "".join(out)
+
+
+def compile_glob(glob: str) -> re.Pattern[str]:
+    """Compiled :func:`glob_to_regex`, matched with ``fullmatch``."""
+    return re.compile(glob_to_regex(glob), re.DOTALL)
+
+
+def glob_matches(pattern: re.Pattern[str], path: str) -> bool:
+    """The glob names ``path`` itself or its directory (``dirname(path) + "/"``)."""
+    if pattern.fullmatch(path):
+        return True
+    cut = path.rfind("/")
+    return cut > 0 and pattern.fullmatch(path[: cut + 1]) is not None
+
+
+def stream_key(seed: int, service: str, syscall: str, identity: str) -> int:
+    """64-bit start of the probability stream of one (rule, syscall) on one service."""
+    text = f"{seed}\x1e{service}\x1e{syscall}\x1e{identity}".encode()
+    return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "little")
+
+
+def draw(key: int, n: int) -> float:
+    """The n-th uniform draw in [0, 1) of stream ``key`` (splitmix64; no shared RNG state)."""
+    z = (key + (n + 1) * 0x9E3779B97F4A7C15) & _M64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
+    z ^= z >> 31
+    return (z >> 11) * (1.0 / (1 << 53))

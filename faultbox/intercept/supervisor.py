@@ -1,0 +1,382 @@
+"""The supervisor: one epoll loop (own thread) answering every notification of a test.
+
+Per notification: RECV (only on EPOLLIN: RECV ignores O_NONBLOCK), name the path, check
+NOTIF_ID_VALID, evaluate the stacked rules, answer (CONTINUE / -errno) or park it on the
+timer heap (delay), append a :class:`SyscallRecord`. Records reach ``sink`` in order, after
+the answer, at the end of each epoll batch (or only on :meth:`flush` with ``buffered=True``).
+
+Failure policy: if the loop dies (an exception, a listener error, a raising sink), the
+supervisor sets :attr:`failure`, SIGKILLs every attached service's process group (a service
+whose listener is gone would otherwise run on with ENOSYS from every notified syscall), and
+calls ``on_failure(reason)``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import heapq
+import os
+import select
+import signal
+import struct
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from fcntl import ioctl
+
+from faultbox.intercept.decide import (
+    ACT_DELAY,
+    ACT_DENY,
+    RuleHandle,
+    ServiceRules,
+    evaluate,
+)
+from faultbox.intercept.ioctl import (
+    FLAG_CONTINUE,
+    NOTIF,
+    NOTIF_ID_VALID,
+    NOTIF_RECV,
+    NOTIF_SEND,
+    RESP,
+)
+from faultbox.intercept.launch import LaunchedProcess
+from faultbox.intercept.paths import PathResolver, is_system_path
+from faultbox.intercept.records import SyscallRecord
+from faultbox.intercept.rules import Rule
+from faultbox.intercept.syscalls import host_arch, names_by_number
+
+Sink = Callable[[SyscallRecord], None]
+_ZERO_NOTIF = bytes(NOTIF.size)
+_Q = struct.Struct("=Q")
+_EPOLLIN, _EPOLLERR, _EPOLLHUP = select.EPOLLIN, select.EPOLLERR, select.EPOLLHUP
+_BUFFER_CAP = 65536  # buffered mode still delivers past this many records (bounded memory)
+_DRAIN_BUDGET_S = 0.05  # stop(): time spent answering notifications that are still queued
+
+
+class SupervisorFailure(Exception):
+    """The loop cannot go on (a listener error); the reason becomes ``Supervisor.failure``."""
+
+
+class _Attached:
+    """One attached service process."""
+
+    __slots__ = ("service", "proc", "listener", "pidfd", "pgid", "rules", "open", "exited")
+
+    def __init__(
+        self, service: str, proc: LaunchedProcess, listener: int | None, rules: ServiceRules
+    ) -> None:
+        self.service = service
+        self.proc = proc
+        self.listener = listener
+        self.pidfd = os.dup(proc.pidfd)  # our own copy: the caller may close theirs
+        self.pgid = proc.pgid
+        self.rules = rules
+        self.open = listener is not None
+        self.exited = False
+
+
+class Supervisor:
+    """Answers the seccomp notifications of every attached service (see docs/interception.md)."""
+
+    def __init__(
+        self,
+        sink: Sink,
+        seed: int = 0,
+        on_failure: Callable[[str], None] | None = None,
+        *,
+        buffered: bool = False,
+    ) -> None:
+        self.seed = seed
+        self.on_failure = on_failure
+        self.failure: str | None = None
+        #: counters for diagnostics and benchmarks
+        self.notifications = 0
+        self.dropped = 0  # notifications whose task died before we answered (ENOENT)
+        self._sink = sink
+        self._buffered = buffered
+        self._names = names_by_number(host_arch()) if host_arch() else {}
+        self._rules: dict[str, ServiceRules] = {}
+        self._attached: list[_Attached] = []
+        self._listeners: dict[int, _Attached] = {}
+        self._pidfds: dict[int, _Attached] = {}
+        self._timers: list[tuple[int, int, _Attached, int]] = []
+        self._timer_seq = 0
+        self._records: deque[SyscallRecord] = deque()
+        self._deliver_lock = threading.RLock()
+        self._lock = threading.Lock()
+        self._stopping = False
+        self._resolver = PathResolver()
+        self._ep = select.epoll()
+        self._wake = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self._ep.register(self._wake, _EPOLLIN)
+        self._thread = threading.Thread(target=self._run, name="faultbox-supervisor", daemon=True)
+        self._thread.start()
+
+    # ---- API used by the runtime (any thread) -------------------------------------------
+
+    def attach(self, service: str, proc: LaunchedProcess) -> None:
+        """Take over ``proc``'s listener (closed by :meth:`stop`) and watch its exit."""
+        with self._lock:
+            if self.failure is not None or self._stopping:
+                proc.kill_group()
+                raise RuntimeError(f"supervisor is not running: {self.failure or 'stopped'}")
+            att = _Attached(service, proc, proc.take_listener(), self._service_rules(service))
+            self._attached.append(att)
+            self._pidfds[att.pidfd] = att
+            self._ep.register(att.pidfd, _EPOLLIN)
+            if att.listener is not None:
+                self._listeners[att.listener] = att
+                # no EPOLLOUT: it is raised while a received notification is unanswered
+                self._ep.register(att.listener, _EPOLLIN)
+
+    def add_rules(self, service: str, rules: Iterable[Rule]) -> RuleHandle:
+        """Stack a rule set on ``service``; it applies until :meth:`remove_rules`."""
+        with self._lock:
+            return self._service_rules(service).add(rules)
+
+    def remove_rules(self, service: str, handle: RuleHandle) -> None:
+        """Remove one rule set (decisions already made, e.g. running delays, stand)."""
+        with self._lock:
+            self._service_rules(service).remove(handle)
+
+    def active_rules(self, service: str) -> tuple[RuleHandle, ...]:
+        """The rule sets currently stacked on ``service``, oldest first."""
+        with self._lock:
+            return self._service_rules(service).active
+
+    @staticmethod
+    def hits(handle: RuleHandle) -> list[int]:
+        """How often each rule of the set fired."""
+        return list(handle.hits)
+
+    def flush(self) -> None:
+        """Return once every record made so far has been passed to ``sink``."""
+        self._deliver()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Answer everything pending (CONTINUE), close listeners and pidfds, flush records.
+
+        Call it after the services stopped: once a listener is closed, a still-running
+        service gets ENOSYS from every notified syscall (kernel behaviour).
+        """
+        self._stopping = True
+        if threading.current_thread() is self._thread:
+            return  # called from sink/on_failure: the loop cleans up when it returns
+        os.eventfd_write(self._wake, 1)
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            self._fail(f"supervisor thread did not stop within {timeout}s")
+        self.flush()
+
+    @property
+    def running(self) -> bool:
+        """True while the loop thread runs."""
+        return self._thread.is_alive()
+
+    def _service_rules(self, service: str) -> ServiceRules:
+        rules = self._rules.get(service)
+        if rules is None:
+            rules = self._rules[service] = ServiceRules(service, self.seed, self._names)
+        return rules
+
+    # ---- the loop (supervisor thread) ---------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            self._loop()
+        except SupervisorFailure as e:
+            self._fail(str(e))
+        except BaseException as e:
+            self._fail(f"supervisor loop crashed: {type(e).__name__}: {e}")
+        finally:
+            self._shutdown()
+
+    def _loop(self) -> None:
+        poll = self._ep.poll
+        listeners, pidfds, timers = self._listeners, self._pidfds, self._timers
+        handle, wake = self._handle, self._wake
+        records = self._records
+        while not self._stopping:
+            timeout = -1.0
+            if timers:
+                timeout = max(0.0, (timers[0][0] - time.monotonic_ns()) / 1e9)
+            for fd, mask in poll(timeout):
+                att = listeners.get(fd)
+                if att is not None:
+                    if mask & _EPOLLIN:
+                        handle(att)
+                    elif mask & _EPOLLERR:
+                        raise SupervisorFailure(f"listener of {att.service} reported an error")
+                    elif mask & _EPOLLHUP:
+                        self._close_listener(att)  # every filtered task has exited
+                elif fd == wake:
+                    os.eventfd_read(wake)
+                else:
+                    att = pidfds.get(fd)
+                    if att is not None and not att.exited:
+                        att.exited = True  # level-triggered and stays readable: unregister
+                        self._ep.unregister(fd)
+            if timers:
+                self._fire_timers()
+            if records and (not self._buffered or len(records) > _BUFFER_CAP):
+                self._deliver()
+
+    def _handle(self, att: _Attached) -> None:
+        """Receive one notification of ``att`` and answer or park it."""
+        fd = att.listener
+        try:
+            data = ioctl(fd, NOTIF_RECV, _ZERO_NOTIF)
+        except OSError as e:
+            if e.errno in (errno.ENOENT, errno.EINTR):  # the task died / was interrupted
+                self.dropped += 1
+                return
+            raise SupervisorFailure(f"listener of {att.service}: RECV failed: {e}") from e
+        self.notifications += 1
+        nid, tid, _flags, nr, _arch, _ip, *args = NOTIF.unpack(data)
+        rules = att.rules
+        plan = rules.plans.get(nr) or rules.plan(nr)
+        path, port = "", -1
+        if plan.kind:
+            path, port = self._resolver.resolve(plan.kind, tid, args)
+            try:  # the data is only trustworthy if the task was still waiting meanwhile
+                ioctl(fd, NOTIF_ID_VALID, _Q.pack(nid))
+            except OSError as e:
+                if e.errno != errno.ENOENT:
+                    raise SupervisorFailure(f"listener of {att.service}: ID_VALID: {e}") from e
+                self.dropped += 1
+                return
+        fired = evaluate(att.service, plan, path, port) if plan.entries else None
+        now = time.time_ns()
+        if fired is None:
+            self._answer(fd, nid, 0)
+            decision = "allow (system path)" if path and is_system_path(path) else "allow"
+            rec = SyscallRecord(att.service, plan.name, tid, decision, path, "", "", 0, now, True)
+        else:
+            action = fired.action
+            if action == ACT_DELAY:
+                self._timer_seq += 1
+                due = time.monotonic_ns() + fired.delay_ns
+                heapq.heappush(self._timers, (due, self._timer_seq, att, nid))
+            else:
+                self._answer(fd, nid, fired.neg_errno if action == ACT_DENY else 0)
+            rec = SyscallRecord(
+                att.service,
+                plan.name,
+                tid,
+                fired.decision,
+                path,
+                fired.label,
+                fired.op,
+                fired.latency_ms,
+                now,
+                action != ACT_DENY,
+            )
+        self._records.append(rec)
+
+    def _answer(self, fd: int, nid: int, neg_errno: int) -> None:
+        """CONTINUE (``neg_errno`` 0) or fail the syscall with ``neg_errno``."""
+        resp = RESP.pack(nid, 0, neg_errno, 0 if neg_errno else FLAG_CONTINUE)
+        try:
+            ioctl(fd, NOTIF_SEND, resp)
+        except OSError as e:
+            if e.errno != errno.ENOENT:  # ENOENT: the task died meanwhile, nothing to answer
+                raise SupervisorFailure(f"SEND failed: {e}") from e
+            self.dropped += 1
+
+    def _fire_timers(self) -> None:
+        timers = self._timers
+        now = time.monotonic_ns()
+        while timers and timers[0][0] <= now:
+            _, _, att, nid = heapq.heappop(timers)
+            if att.open:
+                self._answer(att.listener, nid, 0)  # type: ignore[arg-type]
+
+    def _close_listener(self, att: _Attached) -> None:
+        if not att.open:
+            return
+        att.open = False
+        fd = att.listener
+        self._listeners.pop(fd, None)  # type: ignore[arg-type]
+        with contextlib.suppress(OSError):
+            self._ep.unregister(fd)  # type: ignore[arg-type]
+        os.close(fd)  # type: ignore[arg-type]
+
+    def _deliver(self) -> None:
+        """Pass buffered records to the sink, in order (any thread; serialised)."""
+        records = self._records
+        with self._deliver_lock:
+            sink = self._sink
+            while records:
+                sink(records.popleft())
+
+    # ---- failure and shutdown -----------------------------------------------------------
+
+    def _fail(self, reason: str) -> None:
+        with self._lock:
+            if self.failure is not None:
+                return
+            self.failure = reason
+            attached = list(self._attached)
+        for att in attached:  # kill first: a service without its supervisor must not run on
+            with contextlib.suppress(OSError):
+                signal.pidfd_send_signal(att.pidfd, signal.SIGKILL)
+            with contextlib.suppress(OSError):
+                os.killpg(att.pgid, signal.SIGKILL)
+        callback = self.on_failure
+        if callback is not None:
+            with contextlib.suppress(Exception):  # the failure is already in .failure
+                callback(reason)
+
+    def _shutdown(self) -> None:
+        """Answer every held and queued notification, then close every fd we own."""
+        with self._lock:
+            self._stopping = True
+        for _, _, att, nid in self._timers:
+            if att.open:
+                self._quiet_continue(att.listener, nid)  # type: ignore[arg-type]
+        self._timers.clear()
+        self._drain_queued()
+        for att in self._attached:
+            self._close_listener(att)
+            os.close(att.pidfd)
+        self._attached.clear()
+        self._pidfds.clear()
+        self._resolver.close()
+        self._ep.close()
+        os.close(self._wake)
+        if self.failure is None:
+            try:
+                self._deliver()
+            except Exception as e:
+                self._fail(f"sink raised: {type(e).__name__}: {e}")
+
+    def _drain_queued(self) -> None:
+        """CONTINUE notifications already queued on the listeners (bounded in time)."""
+        deadline = time.monotonic() + _DRAIN_BUDGET_S
+        while time.monotonic() < deadline:
+            ready = [
+                (fd, self._listeners.get(fd))
+                for fd, mask in self._ep.poll(0)
+                if mask & _EPOLLIN and fd in self._listeners
+            ]
+            if not ready:
+                return
+            for fd, att in ready:
+                try:
+                    data = ioctl(fd, NOTIF_RECV, _ZERO_NOTIF)
+                except OSError:
+                    continue
+                nid, tid, _flags, nr, *_ = NOTIF.unpack(data)
+                self._quiet_continue(fd, nid)
+                if att is not None and self.failure is None:
+                    name = att.rules.plan(nr).name
+                    rec = SyscallRecord(att.service, name, tid, "allow", "", "", "", 0, 0, True)
+                    rec.timestamp_ns = time.time_ns()
+                    self._records.append(rec)
+
+    @staticmethod
+    def _quiet_continue(fd: int, nid: int) -> None:
+        with contextlib.suppress(OSError):
+            ioctl(fd, NOTIF_SEND, RESP.pack(nid, 0, 0, FLAG_CONTINUE))
