@@ -20,10 +20,10 @@ def _die(message: str, code: int = 1) -> None:
 
 
 def _parse_timeout(text: str) -> float:
-    from faultbox.starlark_env.durations import parse_duration_ns
+    from faultbox.intercept import parse_duration
 
     try:
-        return float(text) if text.replace(".", "", 1).isdigit() else parse_duration_ns(text) / 1e9
+        return float(text) if text.replace(".", "", 1).isdigit() else parse_duration(text) / 1e9
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -22,6 +23,8 @@ from .health import port_owner, wait_ports_free, wait_ready
 from .monitors import MonitorSet
 from .process import ServiceProcess, ServiceStartError
 from .steps import HTTP_TIMEOUT_S
+
+_SIGNALS = {s.value for s in signal.Signals}
 
 
 def service_env(svc: Service, services: list[Service]) -> dict[str, str]:
@@ -49,6 +52,15 @@ def rule_spec_text(rule: Any) -> str:
     if rule.action == "delay":
         return f"delay({format_go_duration(rule.delay_ns)})"
     return "trace"
+
+
+def _errno_slot(rule: Any) -> str:
+    """What the JSON ``errno`` slot shows: the errno name, or a delay's duration."""
+    if rule.action == "deny":
+        return rule.errno_name
+    if rule.action == "delay":
+        return rule_spec_text(rule)[len("delay(") : -1]
+    return ""
 
 
 class Session:
@@ -140,15 +152,18 @@ class Session:
         proc = self.processes.get(name)
         if proc is None or proc.stopping:
             return
-        self.log.emit("service_exited", name, {"exit_code": str(code)})
+        fields = {"exit_code": str(code), "expected": "false"}
+        if code < 0:
+            fields["signal"] = signal.Signals(-code).name if -code in _SIGNALS else str(-code)
+        self.log.emit("service_exited", name, fields)
 
     def _supervisor(self) -> Any:
         if self.supervisor is None:
             from faultbox.intercept import Supervisor
 
-            self.supervisor = Supervisor(self._on_syscall, self.seed)
-            self.supervisor.on_failure = self._on_supervisor_failure
-            self.supervisor.start()
+            self.supervisor = Supervisor(
+                self._on_syscall, self.seed, on_failure=self._on_supervisor_failure
+            )
             self.log.add_drain(self.supervisor.flush)
         return self.supervisor
 
@@ -194,10 +209,9 @@ class Session:
                 spec=rule_spec_text(r),
                 filter=list(r.syscalls),
                 label=r.label,
-                errno=r.errno_name
-                if r.action == "deny"
-                else (rule_spec_text(r)[6:-1] if r.action == "delay" else ""),
-            )  # fmt: skip
+                path_glob=r.path_glob,
+                errno=_errno_slot(r),
+            )
             for r in rules
         ]
         fields = {}

@@ -1,5 +1,11 @@
 """Static analysis of a loaded spec: load-time validation and each service's notify set.
 
+Checks made here, before any test runs, so a typo in a test body is a load error:
+- keyword names of every builtin call and every step call (``orders.post(pth=…)``);
+- literal errnos, durations and probabilities of ``deny``/``delay``;
+- fault keywords (a syscall or an op of the target service);
+- ``depends_on`` names and cycles (reported at the service's declaration).
+
 The seccomp filter of a service is fixed when it starts, but ``fault(db, write=…)`` inside a test
 body only runs later. So before anything starts we walk the syntax tree of every spec file and
 find every call that can fault or trace a service — ``fault``, ``fault_start``, ``trace``,
@@ -131,6 +137,8 @@ class _Analyzer:
     def _call(self, file: str, call: ast.CallExpression) -> None:
         from .faults import duration_value, errno_value, parse_probability
 
+        self._check_keywords(file, call)
+
         name = self._is_builtin(file, call.fn, {"deny", "delay"})
         if name:
             self._literal_rule_args(
@@ -172,6 +180,58 @@ class _Analyzer:
                 for svc in self._targets(file, arg):
                     self.notify[svc.name].add("connect")
 
+    def _check_keywords(self, file: str, call: ast.CallExpression) -> None:
+        """Unknown keyword arguments of builtins and step methods are load errors."""
+        from ._builtin import _BUILTINS
+
+        keywords = [a for a in call.args if isinstance(a, ast.KeywordArgument)]
+        if not keywords:
+            return
+        fn = call.fn
+        if isinstance(fn, ast.Identifier) and fn.name in _BUILTINS:
+            if self._is_builtin(file, fn, {fn.name}) is None:
+                return
+            accepted = _keyword_names(_BUILTINS[fn.name])
+            if accepted is None:
+                return
+            for kw in keywords:
+                if kw.name.name not in accepted:
+                    raise _error(
+                        file, kw,
+                        f"{fn.name}(): unknown keyword argument {kw.name.name!r}"
+                        f" (accepted: {', '.join(accepted) or 'none'})",
+                    )  # fmt: skip
+        elif isinstance(fn, ast.DotExpression):
+            self._check_step_keywords(file, fn, keywords)
+
+    def _check_step_keywords(self, file: str, fn: ast.DotExpression, keywords: list) -> None:
+        from faultbox.runtime.steps import PROTOCOLS
+
+        method = fn.name.name
+        obj = fn.obj
+        iface = None
+        if isinstance(obj, ast.Identifier):
+            value = self._global(file, obj)
+            if isinstance(value, Service) and len(value.interfaces) == 1:
+                iface = next(iter(value.interfaces.values()))
+        elif isinstance(obj, ast.DotExpression) and isinstance(obj.obj, ast.Identifier):
+            value = self._global(file, obj.obj)
+            if isinstance(value, Service):
+                iface = value.interfaces.get(obj.name.name)
+        if iface is None:
+            return
+        entry = PROTOCOLS.get(iface.protocol, {}).get(method)
+        if entry is None:
+            return
+        accepted = entry[1]
+        for kw in keywords:
+            if kw.name.name not in accepted:
+                raise _error(
+                    file, kw,
+                    f"{iface.service.name}.{method}(): unknown keyword argument "
+                    f"{kw.name.name!r} (accepted: {', '.join(accepted)})",
+                )  # fmt: skip
+
     def _literal_rule_args(self, file, call, name, errno_value, duration_value, parse_prob) -> None:
         positional = [a.value for a in call.args if isinstance(a, ast.PositionalArgument)]
         try:
@@ -197,6 +257,62 @@ class _Analyzer:
                     self.notify[svc.name].update(rule.syscalls)
 
 
+def _keyword_names(fn: Any) -> list[str] | None:
+    """Keyword names a builtin accepts, or None if it takes any (``**kwargs``)."""
+    import inspect
+
+    params = inspect.signature(fn).parameters.values()
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return None
+    return [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
+def _service_positions(spec: LoadedSpec) -> dict[str, tuple[str, Any]]:
+    """Where each service is declared: name -> (file, call node)."""
+    out: dict[str, tuple[str, Any]] = {}
+    for file, tree in spec.syntax.items():
+        for node in _walk(tree.statements):
+            if (
+                isinstance(node, ast.CallExpression)
+                and isinstance(node.fn, ast.Identifier)
+                and node.fn.name == "service"
+                and node.args
+                and isinstance(node.args[0], ast.PositionalArgument)
+                and isinstance(node.args[0].value, ast.StringLiteral)
+            ):
+                out.setdefault(node.args[0].value.value, (file, node))
+    return out
+
+
+def _check_topology(spec: LoadedSpec) -> None:
+    """Resolve ``depends_on`` names and reject cycles, at the service's declaration."""
+    reg = spec.registry
+    where = _service_positions(spec)
+
+    def fail(name: str, message: str) -> SpecError:
+        if name in where:
+            return _error(where[name][0], where[name][1], message)
+        return SpecError(message)
+
+    for svc in reg.services.values():
+        for i, dep in enumerate(svc.depends_on):
+            if isinstance(dep, str):
+                if dep not in reg.services:
+                    known = ", ".join(reg.services)
+                    raise fail(
+                        svc.name,
+                        f"service({svc.name!r}): depends_on names unknown service {dep!r}"
+                        f" (services: {known})",
+                    )
+                svc.depends_on[i] = reg.services[dep]
+    try:
+        reg.start_order()
+    except SpecError as exc:
+        first = exc.message.split(": ", 1)[-1].split(" -> ")[0]
+        raise fail(first, exc.message) from None
+
+
 def analyze(spec: LoadedSpec) -> None:
-    """Validate literal fault arguments and store each service's notify set in the registry."""
+    """Validate the spec statically and store each service's notify set in the registry."""
+    _check_topology(spec)
     spec.registry.notify_sets = _Analyzer(spec).run()

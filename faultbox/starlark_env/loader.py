@@ -114,7 +114,7 @@ def load_spec(path: str | Path) -> LoadedSpec:
     loader = _SpecLoader(spec)
     try:
         spec.module = loader.exec_file(main)
-        from .notify import analyze
+        from .analysis import analyze
 
         analyze(spec)
     except (EvalError, StarlarkSyntaxException) as exc:

@@ -184,11 +184,9 @@ def service(
         if not isinstance(depends_on, StarlarkList | list | tuple):
             raise SpecError(f"service({name!r}): depends_on must be a list of services")
         for dep in depends_on:
-            if isinstance(dep, str):
-                if dep not in reg.services:
-                    raise SpecError(f"service({name!r}): depends_on names unknown service {dep!r}")
-                dep = reg.services[dep]
-            if not isinstance(dep, Service):
+            if isinstance(dep, str):  # resolved after loading (allows forward references)
+                dep = reg.services.get(dep, dep)
+            if not isinstance(dep, Service | str):
                 raise SpecError(
                     f"service({name!r}): depends_on items must be services, got {type_name(dep)}"
                 )

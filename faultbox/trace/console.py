@@ -67,12 +67,18 @@ def format_trace_details(result: TestResult, *, verbose: bool = False) -> list[s
     """
     lines: list[str] = []
     syscalls = [ev for ev in result.events if ev.type == "syscall"]
-    if syscalls:
+    listed = [
+        format_syscall_line(ev)
+        for ev in syscalls
+        if verbose or not is_allowed(ev.fields.get("decision", ""))
+    ]
+    rules = effective_rules(result)
+    # A test that faulted or traced nothing gets no trace header: the services may still be
+    # intercepted (for other tests of the spec), but there is nothing to say about this one.
+    if syscalls and (listed or rules):
         lines.append(f"  syscall trace ({len(syscalls)} events):")
-        for ev in syscalls:
-            if verbose or not is_allowed(ev.fields.get("decision", "")):
-                lines.append(format_syscall_line(ev))
-    for r in effective_rules(result):
+        lines.extend(listed)
+    for r in rules:
         lines.append(format_rule(r))
     diags = result.diagnostics or diagnose(result)
     for d in diags:
