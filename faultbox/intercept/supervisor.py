@@ -161,10 +161,12 @@ class Supervisor:
         Call it after the services stopped: once a listener is closed, a still-running
         service gets ENOSYS from every notified syscall (kernel behaviour).
         """
-        self._stopping = True
-        if threading.current_thread() is self._thread:
-            return  # called from sink/on_failure: the loop cleans up when it returns
-        os.eventfd_write(self._wake, 1)
+        with self._lock:
+            self._stopping = True
+            if threading.current_thread() is self._thread:
+                return  # called from sink/on_failure: the loop cleans up when it returns
+            if self._wake >= 0:  # still running (the loop closes it under this lock)
+                os.eventfd_write(self._wake, 1)
         self._thread.join(timeout)
         if self._thread.is_alive():
             self._fail(f"supervisor thread did not stop within {timeout}s")
@@ -248,20 +250,20 @@ class Supervisor:
                 self.dropped += 1
                 return
         fired = evaluate(att.service, plan, path, port) if plan.entries else None
-        now = time.time_ns()
+        # The record goes in before the answer: once the target sees the result, flush()
+        # is guaranteed to deliver it.
         if fired is None:
-            self._answer(fd, nid, 0)
             decision = "allow (system path)" if path and is_system_path(path) else "allow"
-            rec = SyscallRecord(att.service, plan.name, tid, decision, path, "", "", 0, now, True)
-        else:
-            action = fired.action
-            if action == ACT_DELAY:
-                self._timer_seq += 1
-                due = time.monotonic_ns() + fired.delay_ns
-                heapq.heappush(self._timers, (due, self._timer_seq, att, nid))
-            else:
-                self._answer(fd, nid, fired.neg_errno if action == ACT_DENY else 0)
-            rec = SyscallRecord(
+            self._records.append(
+                SyscallRecord(
+                    att.service, plan.name, tid, decision, path, "", "", 0, time.time_ns(), True
+                )
+            )
+            self._answer(fd, nid, 0)
+            return
+        action = fired.action
+        self._records.append(
+            SyscallRecord(
                 att.service,
                 plan.name,
                 tid,
@@ -270,10 +272,16 @@ class Supervisor:
                 fired.label,
                 fired.op,
                 fired.latency_ms,
-                now,
+                time.time_ns(),
                 action != ACT_DENY,
             )
-        self._records.append(rec)
+        )
+        if action == ACT_DELAY:
+            self._timer_seq += 1
+            due = time.monotonic_ns() + fired.delay_ns
+            heapq.heappush(self._timers, (due, self._timer_seq, att, nid))
+        else:
+            self._answer(fd, nid, fired.neg_errno if action == ACT_DENY else 0)
 
     def _answer(self, fd: int, nid: int, neg_errno: int) -> None:
         """CONTINUE (``neg_errno`` 0) or fail the syscall with ``neg_errno``."""
@@ -345,7 +353,9 @@ class Supervisor:
         self._pidfds.clear()
         self._resolver.close()
         self._ep.close()
-        os.close(self._wake)
+        with self._lock:
+            os.close(self._wake)
+            self._wake = -1
         if self.failure is None:
             try:
                 self._deliver()
