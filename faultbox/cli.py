@@ -175,10 +175,8 @@ def diff_cmd(a: str, b: str, color: bool | None) -> None:
 
 
 def _register_generate() -> None:
-    try:
-        from faultbox.generate.command import generate_cmd
-    except ImportError:  # generate lands with its own issue
-        return
+    from faultbox.generate.command import generate_cmd
+
     cli.add_command(generate_cmd)
 
 
