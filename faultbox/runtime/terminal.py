@@ -22,8 +22,16 @@ class Reporter:
         self.out.flush()
 
     def test_done(self, result: TestResult, passed_runs: int, runs: int) -> None:
-        if result.matrix is not None and result.passed and not self.verbose:
-            return  # matrix cells are summarised by the matrix table
+        if result.matrix is not None:
+            from .matrix_report import MatrixProgress
+
+            progress = getattr(self, "matrix_progress", None)
+            if progress is None:  # total: set reporter.matrix_cells before the run to show it
+                progress = MatrixProgress(self.out, getattr(self, "matrix_cells", None))
+                self.matrix_progress = progress
+            progress.cell_done(result)
+            if result.passed and not self.verbose:
+                return  # matrix cells are summarised by the matrix table
         if self.show == "fail" and result.passed:
             return
         status = "PASS" if result.passed else "FAIL"
