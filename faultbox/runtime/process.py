@@ -8,6 +8,7 @@ line callbacks (event sources such as ``stdout(decoder=…)``).
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import signal
 import threading
@@ -65,10 +66,9 @@ class OutputCapture:
         if self.echo is not None:
             self.echo(line)
         for cb in self.callbacks:
-            try:
+            # An event source that fails on one line must never stop the drain.
+            with contextlib.suppress(Exception):
                 cb(self.stream, line)
-            except Exception:  # an event source must never stop the drain
-                pass
 
     def tail(self, n: int = 10) -> list[str]:
         return [ln for ln in list(self.lines)[-n:]]
@@ -142,10 +142,8 @@ class ServiceProcess:
         self._exit_code = code
         self._exited.set()
         for cb in list(self.exit_callbacks):
-            try:
+            with contextlib.suppress(Exception):
                 cb(code)
-            except Exception:
-                pass
 
     @property
     def exited(self) -> bool:
@@ -202,10 +200,8 @@ class ServiceProcess:
         self._signal_group(signal.SIGKILL)
 
     def _signal_group(self, sig: int) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.proc.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
 
 
 def wait_until(pred: Callable[[], bool], timeout_s: float, interval_s: float = 0.02) -> bool:

@@ -19,6 +19,7 @@ from faultbox.starlark_env.values import Service
 from faultbox.trace.events import EventLog
 from faultbox.trace.results import RuleReport
 
+from .binaries import find_binary
 from .health import port_owner, wait_ports_free, wait_ready
 from .monitors import MonitorSet
 from .process import ServiceProcess, ServiceStartError
@@ -128,19 +129,10 @@ class Session:
             self.sources.append(source)
 
     def _resolve_binary(self, svc: Service) -> str:
-        path = svc.binary
-        if "/" in path and not os.path.isabs(path):
-            # Relative binary paths are relative to the current directory, like a shell;
-            # fall back to the spec's directory so specs run from anywhere.
-            if not os.path.exists(path):
-                candidate = self.spec.path.parent / path
-                if candidate.exists():
-                    return str(candidate)
-        elif "/" not in path:
-            found = shutil.which(path)
-            if found:
-                return found
-        return path
+        found, problem = find_binary(svc.binary, self.spec.path.parent)
+        if found is None:
+            raise ServiceStartError(f'service "{svc.name}" failed to start: {problem}')
+        return found
 
     def _echo(self, service: str, line: str) -> None:
         import sys

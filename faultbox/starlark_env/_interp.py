@@ -1,6 +1,6 @@
 """The one place where faultbox adapts the pure-Python ``starlark`` interpreter.
 
-Two small patches, applied once on import:
+Three small patches, applied once on import:
 
 1. **Hashable host values.** The interpreter's ``check_hashable`` only accepts its own types,
    so ``{(order_flow, db_down): fn}`` fails with "unhashable type" when ``db_down`` is a faultbox
@@ -12,6 +12,10 @@ Two small patches, applied once on import:
    up its globals in the caller's module and reported the caller's line numbers. Calls into a
    Starlark function now switch the thread to the function's own file (module view and line
    table) for the duration of the call.
+
+3. **Statements report their line.** An error raised by a plain statement (an undefined name
+   at module level, a failed ``load()``) carried no position at all. Statement execution now
+   adds the innermost statement's position to errors that have none.
 
 It also offers :func:`call_starlark` (call a Starlark function from a builtin) and
 :func:`new_thread` (a fresh evaluation thread for running a test body).
@@ -30,6 +34,7 @@ import starlark.values as _public_values
 from starlark.eval import builtins as _builtins_mod
 from starlark.eval import evaluator as _evaluator
 from starlark.eval import values as _values_mod
+from starlark.eval.errors import EvalError
 from starlark.eval.function import StarlarkFunction
 from starlark.eval.module import Module
 from starlark.syntax.location import FileLocations
@@ -112,6 +117,23 @@ def _call_in_own_file(fn, positional, keyword, thread, position=None):
 
 
 _evaluator.call = _call_in_own_file
+
+
+# ------------------------------------------------------------------ statements report their line
+
+_original_exec_stmt = _evaluator._exec_stmt
+
+
+def _exec_stmt_with_position(stmt, frame, thread):
+    try:
+        return _original_exec_stmt(stmt, frame, thread)
+    except EvalError as exc:
+        if not exc.frames and thread.locs is not None:
+            exc.push_frame(frame.function_name or "<module>", thread.locs.position(stmt.start))
+        raise
+
+
+_evaluator._exec_stmt = _exec_stmt_with_position
 
 
 # ------------------------------------------------------------------ calling back

@@ -312,7 +312,27 @@ def _check_topology(spec: LoadedSpec) -> None:
         raise fail(first, exc.message) from None
 
 
+def _check_binaries(spec: LoadedSpec) -> None:
+    """A service whose binary does not exist (or cannot run) is a load error at its line."""
+    from faultbox.runtime.binaries import find_binary
+
+    where = _service_positions(spec)
+    for svc in spec.registry.services.values():
+        if not svc.binary:
+            continue
+        found, problem = find_binary(svc.binary, spec.path.parent)
+        if found:
+            continue
+        message = f"service({svc.name!r}): {problem}"
+        if "bin/" in svc.binary:
+            message += " (build the demo services with `make build`?)"
+        if svc.name in where:
+            raise _error(where[svc.name][0], where[svc.name][1], message)
+        raise SpecError(message)
+
+
 def analyze(spec: LoadedSpec) -> None:
     """Validate the spec statically and store each service's notify set in the registry."""
     _check_topology(spec)
+    _check_binaries(spec)
     spec.registry.notify_sets = _Analyzer(spec).run()

@@ -1,0 +1,121 @@
+"""How a service's process is prepared: ``image=`` support and per-test directories.
+
+``image=`` (container mode) is not implemented: :func:`check_image_support` turns it into a
+load-time :class:`SpecError` that says why and shows the binary-mode spelling.
+
+``"{tmpdir}"`` in a service's ``args`` / ``env`` values is replaced by a fresh directory that
+belongs to that service for one test (``<session tmpdir>/<service>``, owned by ``user=`` when the
+service drops privileges), so servers such as PostgreSQL get an empty data directory per test
+and nothing outlives the test (the session removes its tmpdir at teardown).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import pwd
+import shutil
+import subprocess
+
+from faultbox.starlark_env.errors import SpecError
+
+TMPDIR_PLACEHOLDER = "{tmpdir}"
+DOCKER_INFO_TIMEOUT_S = 5.0
+
+_BINARY_MODE = {
+    "postgres": 'service("postgres", "examples/ch11/bin/postgres-fresh", '
+    'interface("main", "postgres", 5432), args=["{tmpdir}/data", "-p", "5432"], '
+    'user="postgres", …)',
+    "redis": 'service("redis", "/usr/bin/redis-server", interface("main", "redis", 6379), '
+    'args=["--port", "6379", "--dir", "{tmpdir}"], …)',
+    "kafka": 'service("kafka", "tansu", interface("broker", "kafka", 9092), '
+    'args=["broker", "--listener-url", "tcp://127.0.0.1:9092"], …)',
+}
+
+
+@functools.lru_cache(maxsize=1)
+def docker_engine_answers() -> tuple[bool, str]:
+    """``(True, "")`` if ``docker info`` reaches an engine, else ``(False, why not)``."""
+    docker = shutil.which("docker")
+    if docker is None:
+        return False, "the docker CLI is not installed"
+    try:
+        proc = subprocess.run(
+            [docker, "info", "--format", "{{.ServerVersion}}"],
+            capture_output=True,
+            text=True,
+            timeout=DOCKER_INFO_TIMEOUT_S,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return False, f"`docker info` failed: {exc}"
+    if proc.returncode != 0 or not proc.stdout.strip():
+        lines = (proc.stderr or proc.stdout).strip().splitlines()
+        why = lines[-1] if lines else f"exit code {proc.returncode}"
+        return False, f"no Docker engine answers `docker info` ({why})"
+    return True, ""
+
+
+def _binary_hint(image: str) -> str:
+    name = image.rsplit("/", 1)[-1].split(":", 1)[0].lower()
+    for key, hint in _BINARY_MODE.items():
+        if key in name:
+            return hint
+    return 'service("name", "path/to/binary", interface(…), args=[…], env={…})'
+
+
+def check_image_support(name: str, image: str) -> None:
+    """Reject ``service(name, image=…)`` at load time with a message that says what to do.
+
+    Container mode is not implemented yet. Where no Docker engine answers, the message says so
+    first (that is the first thing a user would have to fix); where one does, it says plainly
+    that faultbox does not run containers yet. Either way it shows the binary-mode alternative.
+    """
+    ok, why = docker_engine_answers()
+    hint = _binary_hint(image)
+    if not ok:
+        raise SpecError(
+            f"service({name!r}): image={image!r} needs Docker, and {why}. "
+            "Run the service as a binary instead (binary mode: the process runs on this machine "
+            f"under faultbox's seccomp filter), e.g. {hint}"
+        )
+    raise SpecError(
+        f"service({name!r}): image={image!r}: container mode is not supported yet by this "
+        "faultbox (a Docker engine answers, but faultbox does not start containers). Run the "
+        f"service as a binary instead, e.g. {hint}"
+    )
+
+
+def service_tmpdir(session_tmpdir: str, service: str, user: str = "") -> str:
+    """``<session_tmpdir>/<service>``, created on first use and owned by ``user`` if given."""
+    path = os.path.join(session_tmpdir, service)
+    if not os.path.isdir(path):
+        os.makedirs(path, mode=0o700)
+        if user:
+            entry = pwd.getpwnam(user)
+            os.chown(path, entry.pw_uid, entry.pw_gid)
+            # The session's tmpdir is 0700 root: let the service's user traverse it.
+            os.chmod(session_tmpdir, 0o711)
+    return path
+
+
+def expand_tmpdir(
+    argv: list[str],
+    env: dict[str, str],
+    *,
+    session_tmpdir: str,
+    service: str,
+    user: str = "",
+) -> tuple[list[str], dict[str, str]]:
+    """Replace ``"{tmpdir}"`` in ``argv`` and ``env`` values by the service's per-test dir.
+
+    The directory is only created when the placeholder is used. Returns new lists/dicts.
+    """
+    used = any(TMPDIR_PLACEHOLDER in a for a in argv) or any(
+        TMPDIR_PLACEHOLDER in v for v in env.values()
+    )
+    if not used:
+        return argv, env
+    path = service_tmpdir(session_tmpdir, service, user)
+    new_argv = [a.replace(TMPDIR_PLACEHOLDER, path) for a in argv]
+    new_env = {k: v.replace(TMPDIR_PLACEHOLDER, path) for k, v in env.items()}
+    return new_argv, new_env
