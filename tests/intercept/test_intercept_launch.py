@@ -120,3 +120,13 @@ def test_stdout_pipe_and_wait(target: Path, scratch: Path) -> None:
     out, _ = proc.popen.communicate(timeout=10)
     assert proc.returncode == 0 and proc.poll() == 0 and out.startswith(b"write 5")
     proc.close()
+
+
+def test_notified_execve_does_not_deadlock_the_launch(harness, target: Path) -> None:
+    """The launcher's own execve is notified: launch() returns after the hand-off instead
+    of waiting for the exec outcome, and the supervisor answers the execve."""
+    harness.rules("svc", Rule(key="execve", action="trace", syscalls=("execve",)))
+    lines = harness.run("uid", "/dev/null", notify=("execve", "write"))
+    assert lines[0].startswith("uid 0")
+    (rec,) = harness.of("execve")
+    assert (rec.path, rec.decision) == (str(target), "trace")
