@@ -1,0 +1,64 @@
+"""Helpers shared by tests/generate and tests/composition: specs on disk, the faultbox CLI.
+
+Not a conftest: both directories' conftest.py load this file by path, so neither depends on
+the other being importable as a package.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = REPO / "examples"
+SEEDS = Path("/work/shared/seeds")
+
+#: The ch10 topology, as the tutorial writes it (BIN = "bin").
+CH10_TOPOLOGY = (EXAMPLES / "ch10" / "scenario-test.star").read_text(encoding="utf-8")
+
+
+def build_demo(bin_dir: Path) -> Path:
+    """Build the demo services into ``bin_dir`` (``python demo/build.py --bin DIR``)."""
+    subprocess.run(
+        [sys.executable, str(REPO / "demo" / "build.py"), "--bin", str(bin_dir)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return bin_dir
+
+
+def workdir(tmp: Path, bin_dir: Path | None, *examples: str) -> Path:
+    """``tmp`` with ``bin`` → the demo binaries and copies of ``examples/<chapter>/<file>``."""
+    if bin_dir is not None and not (tmp / "bin").exists():
+        (tmp / "bin").symlink_to(bin_dir, target_is_directory=True)
+    for rel in examples:
+        shutil.copy(EXAMPLES / rel, tmp / Path(rel).name)
+    return tmp
+
+
+def faultbox(*args: str, cwd: Path, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m faultbox.cli ARGS`` in ``cwd`` as a user would (stdout/stderr captured)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")]))
+    env.pop("NO_COLOR", None)
+    return subprocess.run(
+        [sys.executable, "-m", "faultbox.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def seed_block(seed_file: str, first_line: str, stop: str) -> str:
+    """Lines of a seed chapter from the one starting with ``first_line`` up to ``stop``."""
+    lines = (SEEDS / seed_file).read_text(encoding="utf-8").splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(first_line))
+    end = next(i for i in range(start + 1, len(lines)) if lines[i].startswith(stop))
+    return "\n".join(lines[start:end])
