@@ -11,11 +11,26 @@ from collections.abc import Callable
 from typing import Any
 
 
+def default_log_sources(svc: Any) -> list[Any]:
+    """Every service's stdout and stderr are recorded, decoded by :func:`decoders.auto`,
+    unless the spec attached its own source for that stream."""
+    from .decoders import auto
+    from .logs import DecoderValue, StreamSource
+
+    explicit = {getattr(s, "line_stream", None) for s in svc.observe}
+    return [
+        StreamSource(stream, DecoderValue("auto", auto))
+        for stream in ("stdout", "stderr")
+        if stream not in explicit
+    ]
+
+
 def attach_sources(session: Any, svc: Any) -> tuple[list[Callable[[str, str], None]], list[Any]]:
-    """Split ``svc.observe`` into output-line callbacks and sources started after readiness."""
+    """Split the service's sources into output-line callbacks and sources started after
+    readiness (the spec's ``observe=[…]`` plus the default log sources)."""
     callbacks: list[Callable[[str, str], None]] = []
     started: list[Any] = []
-    for source in svc.observe:
+    for source in [*svc.observe, *default_log_sources(svc)]:
         stream = getattr(source, "line_stream", None)
         if stream:
 

@@ -48,3 +48,10 @@ def regex(pattern: str) -> Decoder:
         return groups or raw(line)
 
     return decode
+
+
+def auto(line: str) -> dict[str, Any]:
+    """The default for services without an explicit source: JSON objects decode, else raw."""
+    if line.lstrip().startswith("{"):
+        return json_lines(line)
+    return raw(line)

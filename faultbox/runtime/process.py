@@ -7,10 +7,13 @@ line callbacks (event sources such as ``stdout(decoder=…)``).
 
 from __future__ import annotations
 
+import array
 import collections
 import contextlib
+import fcntl
 import os
 import signal
+import termios
 import threading
 import time
 from collections.abc import Callable
@@ -37,6 +40,7 @@ class OutputCapture:
     def __post_init__(self) -> None:
         self.lines: collections.deque[str] = collections.deque(maxlen=self.keep)
         self.done = threading.Event()
+        self._busy = False
         self.thread = threading.Thread(target=self._run, name=f"out-{self.stream}", daemon=True)
         self.thread.start()
 
@@ -50,15 +54,22 @@ class OutputCapture:
                     break
                 if not chunk:
                     break
+                self._busy = True
                 buf += chunk
                 while b"\n" in buf:
                     raw, buf = buf.split(b"\n", 1)
                     self._line(raw)
+                self._busy = False
             if buf:
                 self._line(buf)
         finally:
-            os.close(self.fd)
             self.done.set()
+
+    def close(self) -> None:
+        """Close the read end once the drain has finished (never under a running reader)."""
+        if self.done.wait(1.0):
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
 
     def _line(self, raw: bytes) -> None:
         line = raw.decode("utf-8", "replace").rstrip("\r")
@@ -69,6 +80,23 @@ class OutputCapture:
             # An event source that fails on one line must never stop the drain.
             with contextlib.suppress(Exception):
                 cb(self.stream, line)
+
+    def settle(self, timeout_s: float = 0.5) -> None:
+        """Wait until every byte already written to the pipe has been turned into lines.
+
+        Readers of the trace call this first, so a log line the service wrote before it
+        answered a request is an event by the time the test looks (bounded by ``timeout_s``).
+        """
+        deadline = time.monotonic() + timeout_s
+        pending = array.array("i", [0])
+        while not self.done.is_set() and time.monotonic() < deadline:
+            try:
+                fcntl.ioctl(self.fd, termios.FIONREAD, pending, True)
+            except OSError:
+                return
+            if pending[0] == 0 and not self._busy:
+                return
+            time.sleep(0.001)
 
     def tail(self, n: int = 10) -> list[str]:
         return [ln for ln in list(self.lines)[-n:]]
@@ -164,6 +192,11 @@ class ServiceProcess:
                 return f"killed by signal {-code}"
         return f"exited with code {code}"
 
+    def settle_output(self) -> None:
+        """See :meth:`OutputCapture.settle` (registered as an event-log drain)."""
+        for cap in self.outputs.values():
+            cap.settle()
+
     def recent_output(self, n: int = 10) -> list[str]:
         """The last ``n`` lines of stderr (or stdout if stderr is empty)."""
         for stream in ("stderr", "stdout"):
@@ -193,7 +226,7 @@ class ServiceProcess:
         # The group may hold children that outlived the leader.
         self._signal_group(signal.SIGKILL)
         for cap in self.outputs.values():
-            cap.done.wait(1.0)
+            cap.close()
 
     def kill(self) -> None:
         self.stopping = True

@@ -117,6 +117,7 @@ class Session:
         )  # fmt: skip
         proc.start()
         self.processes[svc.name] = proc
+        self.log.add_drain(proc.settle_output)
         self.log.emit("service_started", svc.name, {"pid": str(proc.pid)})
         proc.exit_callbacks.append(lambda code, name=svc.name: self._on_exit(name, code))
         if proc.proc.listener_fd is not None:
