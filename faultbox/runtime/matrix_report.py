@@ -102,12 +102,14 @@ def render_plain(table: MatrixTable) -> str:
 
     def row(label: str, texts: list[str]) -> str:
         cells = "".join(f"│ {t.ljust(w)} " for t, w in zip(texts, widths, strict=True))
-        return (label.ljust(label_w) + cells).rstrip()
+        return label.ljust(label_w) + cells
 
     header = row("", table.faults)
-    rule = "".join("┼" if c == "│" else "─" for c in header)
-    lines = [_title(table), "", header, rule]
-    lines += [row(s, [table.text(s, f) for f in table.faults]) for s in table.scenarios]
+    rows = [row(s, [table.text(s, f) for f in table.faults]) for s in table.scenarios]
+    # The rule runs as far as the longest line once trailing blanks are stripped.
+    width = max(len(line.rstrip()) for line in [header, *rows])
+    rule = "".join("┼" if c == "│" else "─" for c in header)[:width]
+    lines = [_title(table), "", header.rstrip(), rule, *(r.rstrip() for r in rows)]
     return "\n".join([*lines, "", *_summary(table)])
 
 
