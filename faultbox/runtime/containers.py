@@ -23,7 +23,7 @@ TMPDIR_PLACEHOLDER = "{tmpdir}"
 DOCKER_INFO_TIMEOUT_S = 5.0
 
 _BINARY_MODE = {
-    "postgres": 'service("postgres", "examples/ch11/bin/postgres-fresh", '
+    "postgres": 'service("postgres", "examples/ch11/services/postgres-fresh", '
     'interface("main", "postgres", 5432), args=["{tmpdir}/data", "-p", "5432"], '
     'user="postgres", …)',
     "redis": 'service("redis", "/usr/bin/redis-server", interface("main", "redis", 6379), '

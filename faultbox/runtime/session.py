@@ -107,10 +107,16 @@ class Session:
     def _start_one(self, svc: Service, order: list[Service], notify: set[str]) -> None:
         from faultbox.observe import attach_sources
 
+        from .containers import expand_tmpdir
+
         binary = self._resolve_binary(svc)
         line_sources, self_started = attach_sources(self, svc)
+        argv, env = expand_tmpdir(  # "{tmpdir}" → this service's directory for this test
+            [binary, *svc.args], service_env(svc, order),
+            session_tmpdir=self.tmpdir, service=svc.name, user=svc.user,
+        )  # fmt: skip
         proc = ServiceProcess(
-            svc.name, [binary, *svc.args], service_env(svc, order),
+            svc.name, argv, env,
             cwd=svc.workdir or None, notify=notify, user=svc.user,
             line_callbacks=line_sources,
             echo=self._echo if self.echo_output else None,

@@ -150,3 +150,6 @@ def _tcp_send(session: Any, iface: InterfaceRef, kwargs: dict[str, Any]) -> str:
 
 
 register_protocol("tcp", {"send": (_tcp_send, ("data",))})
+
+# Protocol plugins (postgres, redis, kafka) register themselves on import.
+from . import protocols  # noqa: E402, F401
