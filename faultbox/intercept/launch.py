@@ -254,73 +254,97 @@ def launch(
     exe = str(launcher_path())
 
     parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    hfd = _handoff_fd(child)
-    child.close()
-    cmd = [exe, "--ppid", str(os.getpid()), "--sock", str(hfd)]
-    if numbers:
-        exempt = {}
-        for name, count in (("write", bpf.RECORD_LEN), ("read", bpf.ACK_READ_LEN)):
-            nr = syscall_number(name, arch)
-            if nr is not None:
-                exempt[nr] = count
-        prog = bpf.build_filter(numbers, AUDIT_ARCH[arch], hfd, exempt)
-        cmd += ["--filter", prog.hex()]
-    if user is not None:
-        cmd += ["--user", user]
-    blocking = _AFTER_ACK | (_AFTER_ACK_USER if user else frozenset())
-    wait_exec = not (numbers and blocking.intersection(notify))
-    if not wait_exec:
-        cmd.append("--stderr-errors")
-    cmd += ["--", path, *argv]
-
-    def spawn() -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
-            cmd,
-            env=dict(env),
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=stdout,
-            stderr=stderr,
-            pass_fds=(hfd,),
-            close_fds=True,
-        )
-
     try:
-        popen = _spawner.run(spawn)
-    except OSError as e:
-        parent.close()
-        raise LaunchError(f"cannot start {argv[0]}: {e}") from e
+        hfd = _handoff_fd(child)
+        child.close()
+        cmd = [exe, "--ppid", str(os.getpid()), "--sock", str(hfd)]
+        if numbers:
+            cmd += ["--filter", _filter_for(numbers, arch, hfd).hex()]
+        if user is not None:
+            cmd += ["--user", user]
+        blocking = _AFTER_ACK | (_AFTER_ACK_USER if user else frozenset())
+        wait_exec = not (numbers and blocking.intersection(notify))
+        if not wait_exec:
+            cmd.append("--stderr-errors")
+        cmd += ["--", path, *argv]
+
+        def spawn() -> subprocess.Popen[bytes]:
+            return subprocess.Popen(
+                cmd,
+                env=dict(env),
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=stdout,
+                stderr=stderr,
+                pass_fds=(hfd,),
+                close_fds=True,
+            )
+
+        try:
+            popen = _spawner.run(spawn)
+        except OSError as e:
+            raise LaunchError(f"cannot start {argv[0]}: {e}") from e
+        finally:
+            os.close(hfd)
+        pidfd = os.pidfd_open(popen.pid)
+        try:
+            listener, killable = _handshake(
+                parent, popen, pidfd, argv[0], bool(numbers), wait_exec, timeout
+            )
+        except BaseException:
+            _kill_and_reap(popen)
+            os.close(pidfd)
+            raise
     finally:
-        os.close(hfd)
-    pidfd = os.pidfd_open(popen.pid)
+        parent.close()
+        child.close()
+    return LaunchedProcess(popen, pidfd, listener, notify, argv, user, killable)
+
+
+def _filter_for(numbers: list[int], arch: str, hfd: int) -> bytes:
+    """The BPF program, with the launcher's hand-off write/read on ``hfd`` exempted."""
+    exempt = {}
+    for name, count in (("write", bpf.RECORD_LEN), ("read", bpf.ACK_READ_LEN)):
+        nr = syscall_number(name, arch)
+        if nr is not None:
+            exempt[nr] = count
+    return bpf.build_filter(numbers, AUDIT_ARCH[arch], hfd, exempt)
+
+
+def _handshake(
+    sock: socket.socket,
+    popen: subprocess.Popen[bytes],
+    pidfd: int,
+    argv0: str,
+    filtered: bool,
+    wait_exec: bool,
+    timeout: float,
+) -> tuple[int | None, bool]:
+    """Take the listener (if any) and wait for the exec outcome; (listener, wait_killable)."""
+    records = _Records(sock, time.monotonic() + timeout)
     listener: int | None = None
     killable = False
     try:
-        records = _Records(parent, time.monotonic() + timeout)
-        if numbers:
+        if filtered:
             rec = records.next()
             if rec is None:
                 rc = popen.wait(timeout)
-                raise LaunchError(f"{argv[0]}: launcher exited ({rc}) before the hand-off")
+                raise LaunchError(f"launcher exited ({rc}) before the hand-off")
             if not rec.startswith("FD "):
-                _raise_for(rec, argv[0])
+                _raise_for(rec, argv0)
             _, fd_text, killable_text = rec.split()
             listener = pidfd_getfd(pidfd, int(fd_text))
             killable = killable_text == "1"
-            parent.sendall(b"A")
+            sock.sendall(b"A")
         if wait_exec:
             rec = records.next()
             if rec is not None:
-                _raise_for(rec, argv[0])
+                _raise_for(rec, argv0)
     except BaseException:
         if listener is not None:
             os.close(listener)
-        _kill_and_reap(popen)
-        os.close(pidfd)
         raise
-    finally:
-        parent.close()
-    return LaunchedProcess(popen, pidfd, listener, notify, argv, user, killable)
+    return listener, killable
 
 
 def _kill_and_reap(popen: subprocess.Popen[bytes]) -> None:

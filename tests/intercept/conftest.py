@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -92,12 +93,18 @@ class Harness:
             self.sup.attach(service, proc)
         return proc
 
-    def run(self, *args: object, timeout: float = 20, **kwargs: object) -> list[str]:
-        """Start, wait, and return the target's stdout lines (asserting exit 0)."""
+    def run(
+        self, *args: object, timeout: float = 20, timing: bool = False, **kwargs: object
+    ) -> list[str]:
+        """Start, wait, and return the target's stdout lines (asserting exit 0).
+
+        Without ``timing`` the target's `` ms=N`` durations are cut (they are noise).
+        """
         proc = self.start(*args, **kwargs)  # type: ignore[arg-type]
         out, err = proc.popen.communicate(timeout=timeout)
         assert proc.returncode == 0, (proc.returncode, err.decode())
-        return out.decode().splitlines()
+        text = out.decode() if timing else re.sub(r" ms=\d+", "", out.decode())
+        return text.splitlines()
 
     def of(self, syscall: str | None = None, path: str | None = None) -> list[SyscallRecord]:
         """Records so far (flushed), filtered by syscall name and exact path."""
