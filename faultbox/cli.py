@@ -204,7 +204,21 @@ def main() -> None:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
+    except Exception as exc:  # a bug in faultbox: one clear line, the traceback in a file
+        click.echo(f"faultbox: internal error: {type(exc).__name__}: {exc}", err=True)
+        click.echo(f"  the full traceback is in {_save_traceback()}; please report it", err=True)
+        sys.exit(1)
     sys.exit(0)
+
+
+def _save_traceback() -> str:
+    import tempfile
+    import traceback
+
+    fd, path = tempfile.mkstemp(prefix="faultbox-crash-", suffix=".txt")
+    with open(fd, "w") as f:
+        traceback.print_exc(file=f)
+    return path
 
 
 if __name__ == "__main__":
