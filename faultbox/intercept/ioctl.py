@@ -1,6 +1,6 @@
 """seccomp user-notify ioctls and the pidfd syscalls Python's ``os`` lacks.
 
-Layouts (checked against the kernel at import by SECCOMP_GET_NOTIF_SIZES when possible):
+Layouts (:func:`notif_sizes` asks the kernel for its sizes; the tests compare them):
 ``seccomp_notif`` 80 bytes ``=QIIiIQ6Q`` (id, pid, flags, nr, arch, ip, args[6]);
 ``seccomp_notif_resp`` 24 bytes ``=QqiI`` (id, val, error, flags).
 """
@@ -8,7 +8,6 @@ Layouts (checked against the kernel at import by SECCOMP_GET_NOTIF_SIZES when po
 from __future__ import annotations
 
 import ctypes
-import errno
 import os
 import struct
 
@@ -51,20 +50,6 @@ def pidfd_getfd(pidfd: int, target_fd: int) -> int:
         err = ctypes.get_errno()
         raise OSError(err, f"pidfd_getfd: {os.strerror(err)}")
     return int(fd)
-
-
-def id_valid(listener: int, buf: bytearray, notif_id: int) -> bool:
-    """NOTIF_ID_VALID: is the notification still pending (its task alive and waiting)?"""
-    import fcntl
-
-    struct.pack_into("=Q", buf, 0, notif_id)
-    try:
-        fcntl.ioctl(listener, NOTIF_ID_VALID, bytes(buf[:8]))
-    except OSError as e:
-        if e.errno == errno.ENOENT:
-            return False
-        raise
-    return True
 
 
 class _Iovec(ctypes.Structure):

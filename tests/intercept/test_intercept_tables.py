@@ -194,3 +194,10 @@ def test_stacking_faults_before_traces() -> None:
     rules.add([_rule()])
     assert evaluate("db", rules.plan(1), "/usr/lib/libc.so", -1) is None
     assert evaluate("db", rules.plan(1), "pipe:[3]", -1) is not None
+
+
+def test_kernel_struct_sizes_match() -> None:
+    from faultbox.intercept.ioctl import NOTIF, RESP, notif_sizes
+
+    sizes = notif_sizes()
+    assert sizes is not None and sizes[0] == NOTIF.size and sizes[1] == RESP.size
