@@ -158,7 +158,9 @@ def render(
                 if m.name in notes:
                     out.append(notes[m.name])
                 out += _assumption(topo, m)
-        matrix_scenarios = [s for s in scenarios if any(m.scenario == s for m in faults)]
+        matrix_scenarios = [
+            s for s in scenarios if any(m.scenario == s and not m.is_partition for m in mutations)
+        ]
         out += [
             "# --- Fault Matrix ---",
             "",
