@@ -187,6 +187,8 @@ def diagnose(result: TestResult) -> list[Diagnostic]:
     for ev in events:
         if ev.type != "service_exited" or ev.fields.get("expected") == "true":
             continue
+        if result.failure_type == "service_start":
+            continue  # the start failure itself already says which service exited and how
         code = ev.fields.get("exit_code", "")
         sig = ev.fields.get("signal", "")
         how = f"killed by {sig}" if sig else f"exit code {code or '?'}"
