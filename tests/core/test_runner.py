@@ -309,3 +309,42 @@ def test_usage_errors_exit_1(tmp_path: Path) -> None:
     assert run_faultbox("frobnicate").returncode == 1
     version = run_faultbox("--version")
     assert version.returncode == 0 and version.stdout.startswith("faultbox ")
+
+
+def test_http_transport_error_is_a_response_not_an_exception(tmp_path: Path) -> None:
+    """A step to a port nobody serves gives status=0, ok=False and the error text."""
+    served, unserved = free_port(), free_port()
+    binary = script(
+        tmp_path / "half",
+        f"""
+        import socket, time
+        srv = socket.socket()
+        srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        srv.bind(("127.0.0.1", {served}))
+        srv.listen()
+        time.sleep(60)
+        """,
+    )
+    spec = write(
+        tmp_path / "spec.star",
+        f"""
+        app = service("app", "{binary}",
+            interface("admin", "tcp", {served}),
+            interface("public", "http", {unserved}),
+            healthcheck = tcp("localhost:{served}"))
+        def test_refused():
+            r = app.public.get(path="/health")
+            assert_eq(r.status, 0)
+            assert_eq(r.ok, False)
+            assert_true("refused" in r.error.lower() or "connect" in r.error.lower(), r.error)
+        def test_shorthand_needs_an_interface():
+            app.get(path="/")
+        """,
+    )
+    proc = run_faultbox("test", str(spec))
+    assert "--- PASS: test_refused" in proc.stderr, proc.stderr
+    assert "--- FAIL: test_shorthand_needs_an_interface" in proc.stderr
+    assert (
+        "service 'app' has multiple interfaces (admin, public); say which one, "
+        "e.g. app.admin.get(...)" in proc.stderr
+    )
