@@ -39,7 +39,7 @@ def wait_ready(proc: ServiceProcess, hc: Healthcheck | None, ports: list[int]) -
     start = time.monotonic()
     timeout = hc.timeout_s if hc is not None else 10.0
     deadline = start + timeout
-    with httpx.Client(timeout=2.0) as client:
+    with httpx.Client(timeout=2.0, verify=False) as client:  # no CA bundle load: ~27 ms/call
         while True:
             if proc.exited:
                 raise ServiceStartError(_exited_message(proc))
