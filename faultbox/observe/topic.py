@@ -7,7 +7,7 @@ to several seconds per test on small brokers, and a per-test group has nobody to
 broker is fresh for every test, so reading each partition from its beginning sees every message
 of this test — including ones produced before the first metadata refresh. A topic that does not
 exist yet is not created (that would change the system under test); it is picked up as soon as
-it appears (metadata refresh every 250 ms and before every drain).
+it appears (metadata refresh every 250 ms and before every drain, until it exists).
 
 Event: type ``topic``, service = the broker's service, fields ``topic``, ``partition``,
 ``offset``, ``key`` (and ``data`` = the raw value), ``.data`` = the decoded value
@@ -111,8 +111,11 @@ class TopicReader:
                     enable_auto_commit=False,
                     auto_offset_reset="earliest",
                     request_timeout_ms=5000,
+                    fetch_max_wait_ms=100,  # deliver soon after a produce (long-poll bound)
                 )
                 self._refresh()
+                if self._assigned:  # the first ListOffsets costs ~0.4 s: pay it before the test
+                    self.consumer.end_offsets(list(self.consumer.assignment()))
                 break
             except KafkaError as exc:
                 if self.consumer is not None:
@@ -137,9 +140,14 @@ class TopicReader:
     # -------------------------------------------------------------- reader thread
 
     def _refresh(self) -> None:
-        """Assign partitions of the topic that appeared since the last refresh."""
+        """Assign the topic's partitions once it exists (partition counts do not change here).
+
+        A metadata request costs ~0.1 s in kafka-python, so it is only made until then.
+        """
         from kafka import TopicPartition
 
+        if self._assigned:
+            return
         self.consumer.topics()  # a fresh metadata request
         parts = self.consumer.partitions_for_topic(self.topic) or set()
         if parts - self._assigned:

@@ -42,13 +42,20 @@ _POSITIONS: weakref.WeakKeyDictionary[Any, dict[tuple[int, str, int], int]] = (
 )
 
 
+def _unreachable(exc: Exception) -> bool:
+    """The broker did not answer (as opposed to answering with an error)."""
+    from kafka.errors import KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError
+
+    return isinstance(exc, KafkaConnectionError | KafkaTimeoutError | NodeNotReadyError)
+
+
 def _bootstrap(iface: InterfaceRef) -> str:
     return f"127.0.0.1:{iface.port}"
 
 
 def _publish(session: Any, iface: InterfaceRef, kwargs: dict[str, Any]) -> Response:
     from kafka import KafkaProducer
-    from kafka.errors import KafkaError, KafkaTimeoutError, NoBrokersAvailable
+    from kafka.errors import KafkaError
 
     place = where(iface, "publish")
     topic = arg_str(kwargs, "topic", place, required=True)
@@ -70,9 +77,9 @@ def _publish(session: Any, iface: InterfaceRef, kwargs: dict[str, Any]) -> Respo
             topic, payload.encode(), key=key.encode() if "key" in kwargs else None
         )
         meta = future.get(timeout=STEP_TIMEOUT_S)
-    except (NoBrokersAvailable, KafkaTimeoutError, OSError) as exc:
-        return no_answer(session, iface, str(exc) or type(exc).__name__, timer)
     except KafkaError as exc:
+        if _unreachable(exc):
+            return no_answer(session, iface, str(exc) or type(exc).__name__, timer)
         return server_error(str(exc) or type(exc).__name__, timer)
     finally:
         if producer is not None:
@@ -82,7 +89,7 @@ def _publish(session: Any, iface: InterfaceRef, kwargs: dict[str, Any]) -> Respo
 
 def _consume(session: Any, iface: InterfaceRef, kwargs: dict[str, Any]) -> Response:
     from kafka import KafkaConsumer, TopicPartition
-    from kafka.errors import KafkaError, NoBrokersAvailable
+    from kafka.errors import KafkaError
 
     place = where(iface, "consume")
     topic = arg_str(kwargs, "topic", place, required=True)
@@ -121,9 +128,9 @@ def _consume(session: Any, iface: InterfaceRef, kwargs: dict[str, Any]) -> Respo
             for rec in sorted((r for b in batches.values() for r in b), key=lambda r: r.offset):
                 positions[(iface.port, topic, rec.partition)] = rec.offset + 1
                 out.append(_record(rec))
-    except NoBrokersAvailable as exc:
-        return no_answer(session, iface, str(exc), timer)
     except KafkaError as exc:
+        if _unreachable(exc):
+            return no_answer(session, iface, str(exc) or type(exc).__name__, timer)
         return server_error(str(exc) or type(exc).__name__, timer)
     finally:
         if consumer is not None:
