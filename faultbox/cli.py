@@ -5,6 +5,7 @@ Exit codes: 0 everything passed, 1 usage or spec error, 2 test failures (or trac
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import sys
 from pathlib import Path
@@ -118,15 +119,17 @@ def test_cmd(spec: str, test_name: str | None, seed: int | None, runs: int, time
             _die(f"no test matches {test_name!r}; available: {names}")
         tests = selected
     reporter = Reporter(verbose=verbose, show=show)
+    reporter.matrix_cells = sum(1 for t in tests if t.matrix is not None)
     opts = RunOptions(seed=seed, runs=runs, timeout_s=timeout_s, verbose=verbose)
     try:
         suite = run_suite(loaded, tests, opts, on_result=reporter.test_done)
     except Interrupted:
         click.echo("\ninterrupted: services stopped", err=True)
         sys.exit(130)
-    if show == "fail":
-        suite.results = [r for r in suite.results if not r.passed]
-    _write_outputs(suite, output, fmt, junit, shiviz, normalize)
+    reported = suite
+    if show == "fail":  # files get only the failures; the console's matrix table keeps all cells
+        reported = dataclasses.replace(suite, results=[r for r in suite.results if not r.passed])
+    _write_outputs(reported, output, fmt, junit, shiviz, normalize)
     reporter.suite_done(suite)
     sys.exit(0 if suite.failed == 0 else 2)
 

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 _FAULT_CALLS = {"fault", "fault_start", "fault_assumption"}
 _TRACE_CALLS = {"trace", "trace_start"}
+_QUERY_CALLS = {"monitor", "events", "assert_eventually", "assert_never", "assert_before"}
 _RESERVED_KW = {"run", "target", "monitors", "faults", "description", "rules", "name"}
 
 
@@ -179,6 +180,57 @@ class _Analyzer:
             for arg in positional[:2]:
                 for svc in self._targets(file, arg):
                     self.notify[svc.name].add("connect")
+            return
+        name = self._is_builtin(file, call.fn, _QUERY_CALLS)
+        if name:
+            if name == "assert_before":
+                for kw in keywords:
+                    if kw.name.name in ("first", "then") and isinstance(
+                        kw.value, ast.DictExpression
+                    ):
+                        pairs = {
+                            e.key.value: e.value
+                            for e in kw.value.entries
+                            if isinstance(e.key, ast.StringLiteral)
+                        }
+                        self._query_filters(file, name, pairs.get("service"), pairs.get("syscall"))
+                return
+            by_name = {kw.name.name: kw.value for kw in keywords}
+            self._query_filters(file, name, by_name.get("service"), by_name.get("syscall"))
+
+    def _query_filters(self, file: str, call: str, service: Any, syscall: Any) -> None:
+        """Queries and monitors on syscall events: intercept what they look for.
+
+        Without this, ``assert_never(service="x", syscall="connect")`` in a test that faults
+        nothing would pass vacuously, and a monitor on db's reads would never be called.
+        """
+        svc_name = service.value if isinstance(service, ast.StringLiteral) else None
+        if (
+            svc_name is not None
+            and not any(c in svc_name for c in "*?[")
+            and (svc_name not in self.services and svc_name != "test")
+        ):
+            known = ", ".join(self.services)
+            raise _error(
+                file, service, f"{call}(): service={svc_name!r} is not declared (services: {known})"
+            )
+        if not isinstance(syscall, ast.StringLiteral) or any(c in syscall.value for c in "*?["):
+            return
+        from faultbox.intercept import expand_syscalls
+
+        try:
+            syscalls = expand_syscalls(syscall.value)
+        except ValueError:
+            raise _error(file, syscall, f"{call}(): unknown syscall {syscall.value!r}") from None
+        if svc_name in self.services:
+            targets = [self.services[svc_name]]
+        elif svc_name is None or any(c in svc_name for c in "*?["):
+            targets = list(self.services.values())
+        else:
+            targets = []
+        for svc in targets:
+            # A query names one syscall exactly; the family keeps variants (pwrite64) visible.
+            self.notify[svc.name].update(syscalls)
 
     def _check_keywords(self, file: str, call: ast.CallExpression) -> None:
         """Unknown keyword arguments of builtins and step methods are load errors."""
