@@ -95,15 +95,29 @@ class PollSource(HostValue):
         return _http_fetcher(url)
 
 
-def _redis_fetcher(port: int, argv: list[str]) -> Any:
+def redis_client(port: int, timeout_s: float) -> Any:
+    """A redis-py client that shows replies as the server sent them and never retries.
+
+    redis-py turns some replies into Python values (``SET`` → True) and, since 6.0, retries
+    failed commands with backoff — seconds of hidden waiting when a fault kills the server.
+    """
     import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
 
     client = redis.Redis(
         host="127.0.0.1",
         port=port,
-        socket_timeout=POLL_TIMEOUT_S,
-        socket_connect_timeout=POLL_TIMEOUT_S,
+        socket_timeout=timeout_s,
+        socket_connect_timeout=timeout_s,
+        retry=Retry(NoBackoff(), 0),
     )
+    client.response_callbacks.clear()
+    return client
+
+
+def _redis_fetcher(port: int, argv: list[str]) -> Any:
+    client = redis_client(port, POLL_TIMEOUT_S)
 
     def fetch() -> tuple[dict[str, Any], dict[str, str]]:
         value = redis_value(client.execute_command(*argv))

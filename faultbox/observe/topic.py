@@ -111,6 +111,7 @@ class TopicReader:
                     enable_auto_commit=False,
                     auto_offset_reset="earliest",
                     request_timeout_ms=5000,
+                    bootstrap_timeout_ms=2000,
                     fetch_max_wait_ms=100,  # deliver soon after a produce (long-poll bound)
                 )
                 self._refresh()

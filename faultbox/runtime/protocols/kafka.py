@@ -71,6 +71,7 @@ def _publish(session: Any, iface: InterfaceRef, kwargs: dict[str, Any]) -> Respo
             bootstrap_servers=_bootstrap(iface),
             request_timeout_ms=int(STEP_TIMEOUT_S * 1000),
             max_block_ms=int(STEP_TIMEOUT_S * 1000),
+            bootstrap_timeout_ms=int(STEP_TIMEOUT_S * 1000),
             retries=0,
         )
         future = producer.send(
@@ -105,6 +106,7 @@ def _consume(session: Any, iface: InterfaceRef, kwargs: dict[str, Any]) -> Respo
             group_id=f"faultbox-step-{uuid.uuid4().hex[:12]}",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
+            bootstrap_timeout_ms=int(STEP_TIMEOUT_S * 1000),
         )
         deadline = time.monotonic() + timeout_s
         parts: set[int] = set()

@@ -18,7 +18,7 @@ from typing import Any
 
 from starlark import StarlarkList
 
-from faultbox.observe.poll import redis_value
+from faultbox.observe.poll import redis_client, redis_value
 from faultbox.starlark_env.errors import SpecError
 from faultbox.starlark_env.values import InterfaceRef, Response
 
@@ -39,12 +39,7 @@ def _execute(session: Any, iface: InterfaceRef, argv: list[str]) -> Response:
     import redis
 
     timer = Timer()
-    client = redis.Redis(
-        host="127.0.0.1",
-        port=iface.port,
-        socket_timeout=STEP_TIMEOUT_S,
-        socket_connect_timeout=STEP_TIMEOUT_S,
-    )
+    client = redis_client(iface.port, STEP_TIMEOUT_S)
     try:
         reply = client.execute_command(*argv)
     except redis.ResponseError as exc:
