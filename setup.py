@@ -1,11 +1,17 @@
-"""Build hook: compile the seccomp launcher (faultbox/intercept/launcher.c) into the package.
+"""Build hook: compile faultbox's native parts into the package (faultbox/intercept/bin/).
 
-Everything else about the package lives in pyproject.toml. Without a C compiler the install
-still succeeds; faultbox then builds the launcher on first use (or says why it cannot).
+* the seccomp launcher (launcher.c) — required; without a C compiler the install still
+  succeeds and faultbox builds it on first use (or says why it cannot);
+* the native supervisor loop (_fastloop.c, fl_glob.c, fl_paths.c) — optional; if it cannot
+  be built (no compiler, no Python.h), faultbox tries again on first use and otherwise runs
+  the Python reference loop, with a RuntimeWarning.
+
+Everything else about the package lives in pyproject.toml.
 """
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -16,7 +22,7 @@ HERE = Path(__file__).resolve().parent
 
 
 class BuildPyWithLauncher(build_py):
-    """``build_py`` plus ``faultbox/intercept/bin/faultbox-launcher-<hash>``."""
+    """``build_py`` plus ``bin/faultbox-launcher-<hash>`` and ``bin/_fastloop-<hash><ext>``."""
 
     def run(self) -> None:
         super().run()
@@ -26,11 +32,21 @@ class BuildPyWithLauncher(build_py):
             from faultbox.intercept.errors import InterceptUnavailable
         finally:
             sys.path.pop(0)
-        dest = Path(self.build_lib) / "faultbox" / "intercept" / "bin" / _build.binary_name()
+        pkg_dir = Path(self.build_lib) / "faultbox" / "intercept"
+        bin_dir = pkg_dir / "bin"
+        for header in _build.FASTLOOP_HEADERS:  # for a rebuild on first use (package data: *.c)
+            shutil.copyfile(header, pkg_dir / header.name)
         try:
-            _build.compile_launcher(dest)
+            _build.compile_launcher(bin_dir / _build.binary_name())
         except InterceptUnavailable as exc:
             self.warn(f"faultbox launcher not built now ({exc}); it will be built on first use")
+        try:
+            _build.compile_fastloop(bin_dir / _build.fastloop_name())
+        except InterceptUnavailable as exc:
+            self.warn(
+                f"faultbox native supervisor loop not built ({exc}); faultbox will try on first "
+                "use, else run its Python loop (same decisions, slower)"
+            )
 
 
 class BinaryDistribution(Distribution):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import re
 import threading
+from array import array
 from collections.abc import Iterable
 
 from faultbox.intercept.paths import is_system_path
@@ -27,14 +28,20 @@ _ids = itertools.count(1)
 class RuleHandle:
     """What :meth:`Supervisor.add_rules` returns: one added rule set and its hit counts."""
 
-    __slots__ = ("id", "service", "rules", "hits", "compiled")
+    __slots__ = ("id", "service", "rules", "counts", "compiled")
 
     def __init__(self, service: str, rules: tuple[Rule, ...], seed: int) -> None:
         self.id = next(_ids)
         self.service = service
         self.rules = rules
-        self.hits = [0] * len(rules)
+        # an array, not a list: the native loop counts into this memory without the GIL
+        self.counts = array("q", bytes(8 * len(rules)))
         self.compiled = tuple(CompiledRule(self, i, r, seed) for i, r in enumerate(rules))
+
+    @property
+    def hits(self) -> list[int]:
+        """How often each rule of the set fired so far."""
+        return self.counts.tolist()
 
     def __repr__(self) -> str:
         return f"<RuleHandle {self.id} {self.service} {[r.key for r in self.rules]}>"
@@ -58,6 +65,7 @@ class CompiledRule:
         "label",
         "op",
         "streams",
+        "native",
         "_seed",
         "_identity",
     )
@@ -79,6 +87,7 @@ class CompiledRule:
         # syscall number → [stream key, occurrences]: draws depend only on this rule's own
         # history for this syscall, never on unrelated calls.
         self.streams: dict[int, list[int]] = {}
+        self.native: object | None = None  # its _fastloop.Rule, made by native.py
         self._seed = seed
         # the position in its set keeps two identical rules of one set apart
         self._identity = f"{rule.identity()}\x1f{index}"
@@ -87,10 +96,14 @@ class CompiledRule:
         """Consume this rule's next draw for ``name`` and compare it with the probability."""
         stream = self.streams.get(nr)
         if stream is None:
-            stream = self.streams[nr] = [stream_key(self._seed, service, name, self._identity), 0]
+            stream = self.streams[nr] = [self.stream_key_for(service, name), 0]
         n = stream[1]
         stream[1] = n + 1
         return draw(stream[0], n) < self.prob
+
+    def stream_key_for(self, service: str, name: str) -> int:
+        """The start of this rule's probability stream for syscall ``name`` on ``service``."""
+        return stream_key(self._seed, service, name, self._identity)
 
 
 class Plan:
@@ -166,6 +179,6 @@ def evaluate(service: str, plan: Plan, path: str, port: int) -> CompiledRule | N
             continue
         if c.prob < 1.0 and not c.fires(service, plan.nr, plan.name):
             continue
-        c.handle.hits[c.index] += 1
+        c.handle.counts[c.index] += 1
         return c
     return None

@@ -9,6 +9,11 @@ Failure policy: if the loop dies (an exception, a listener error, a raising sink
 supervisor sets :attr:`failure`, SIGKILLs every attached service's process group (a service
 whose listener is gone would otherwise run on with ENOSYS from every notified syscall), and
 calls ``on_failure(reason)``.
+
+Two interchangeable loops make the decisions: the native one (``_fastloop``, C, GIL released;
+see native.py) when it is built, and the Python reference (``backend="python"`` or
+``FAULTBOX_SUPERVISOR=python``). With the native loop, records are drained from its buffer by
+a delivery thread (at once, or at most every 1 ms under load) instead of at the end of each epoll batch.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import heapq
+import math
 import os
 import select
 import signal
@@ -42,10 +48,11 @@ from faultbox.intercept.ioctl import (
     RESP,
 )
 from faultbox.intercept.launch import LaunchedProcess
+from faultbox.intercept.native import NativeEngine, want_native
 from faultbox.intercept.paths import PathResolver, is_system_path
 from faultbox.intercept.records import SyscallRecord
 from faultbox.intercept.rules import Rule
-from faultbox.intercept.syscalls import host_arch, names_by_number
+from faultbox.intercept.syscalls import host_arch, names_by_number, numbers_for
 
 Sink = Callable[[SyscallRecord], None]
 _ZERO_NOTIF = bytes(NOTIF.size)
@@ -53,6 +60,7 @@ _Q = struct.Struct("=Q")
 _EPOLLIN, _EPOLLERR, _EPOLLHUP = select.EPOLLIN, select.EPOLLERR, select.EPOLLHUP
 _BUFFER_CAP = 65536  # buffered mode still delivers past this many records (bounded memory)
 _DRAIN_BUDGET_S = 0.05  # stop(): time spent answering notifications that are still queued
+_DELIVERY_BATCH_S = 0.001  # native loop: at most one delivery per interval under load
 
 
 class SupervisorFailure(Exception):
@@ -87,14 +95,17 @@ class Supervisor:
         on_failure: Callable[[str], None] | None = None,
         *,
         buffered: bool = False,
+        backend: str | None = None,
     ) -> None:
+        """``backend``: "native", "python" or None (``$FAULTBOX_SUPERVISOR``, else native if
+        it could be built — with a RuntimeWarning when it could not)."""
         self.seed = seed
         self.on_failure = on_failure
         self.failure: str | None = None
-        #: counters for diagnostics and benchmarks
-        self.notifications = 0
-        self.dropped = 0  # notifications whose task died before we answered (ENOENT)
+        self._notifications = 0
+        self._dropped = 0
         self._sink = sink
+        self._sink_broken = False
         self._buffered = buffered
         self._names = names_by_number(host_arch()) if host_arch() else {}
         self._rules: dict[str, ServiceRules] = {}
@@ -111,8 +122,35 @@ class Supervisor:
         self._ep = select.epoll()
         self._wake = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         self._ep.register(self._wake, _EPOLLIN)
+        self._native: NativeEngine | None = None
+        self._delivery: threading.Thread | None = None
+        self._delivery_fd = -1
+        if want_native(backend):
+            if not buffered:
+                self._delivery_fd = os.eventfd(0, os.EFD_CLOEXEC)
+            self._native = NativeEngine(self._ep.fileno(), self._delivery_fd, buffered)
         self._thread = threading.Thread(target=self._run, name="faultbox-supervisor", daemon=True)
         self._thread.start()
+        if self._delivery_fd >= 0:
+            self._delivery = threading.Thread(
+                target=self._deliver_loop, name="faultbox-records", daemon=True
+            )
+            self._delivery.start()
+
+    @property
+    def backend(self) -> str:
+        """ "native" or "python": which loop makes the decisions."""
+        return "native" if self._native is not None else "python"
+
+    @property
+    def notifications(self) -> int:
+        """Notifications received so far (diagnostics, benchmarks)."""
+        return self._notifications + (self._native.stats()[0] if self._native else 0)
+
+    @property
+    def dropped(self) -> int:
+        """Notifications whose task died before we answered (ENOENT)."""
+        return self._dropped + (self._native.stats()[1] if self._native else 0)
 
     # ---- API used by the runtime (any thread) -------------------------------------------
 
@@ -128,18 +166,28 @@ class Supervisor:
             self._ep.register(att.pidfd, _EPOLLIN)
             if att.listener is not None:
                 self._listeners[att.listener] = att
+                if self._native is not None:  # plans first: the loop may see it at once
+                    numbers = numbers_for(proc.notify, host_arch()) if host_arch() else []
+                    self._native.attach(att.listener, att.rules, numbers)
                 # no EPOLLOUT: it is raised while a received notification is unanswered
                 self._ep.register(att.listener, _EPOLLIN)
 
     def add_rules(self, service: str, rules: Iterable[Rule]) -> RuleHandle:
         """Stack a rule set on ``service``; it applies until :meth:`remove_rules`."""
         with self._lock:
-            return self._service_rules(service).add(rules)
+            service_rules = self._service_rules(service)
+            handle = service_rules.add(rules)
+            if self._native is not None:
+                self._native.rules_changed(service_rules)
+            return handle
 
     def remove_rules(self, service: str, handle: RuleHandle) -> None:
         """Remove one rule set (decisions already made, e.g. running delays, stand)."""
         with self._lock:
-            self._service_rules(service).remove(handle)
+            service_rules = self._service_rules(service)
+            service_rules.remove(handle)
+            if self._native is not None:
+                self._native.rules_changed(service_rules)
 
     def active_rules(self, service: str) -> tuple[RuleHandle, ...]:
         """The rule sets currently stacked on ``service``, oldest first."""
@@ -149,7 +197,7 @@ class Supervisor:
     @staticmethod
     def hits(handle: RuleHandle) -> list[int]:
         """How often each rule of the set fired."""
-        return list(handle.hits)
+        return handle.hits
 
     def flush(self) -> None:
         """Return once every record made so far has been passed to ``sink``."""
@@ -163,7 +211,7 @@ class Supervisor:
         """
         with self._lock:
             self._stopping = True
-            if threading.current_thread() is self._thread:
+            if threading.current_thread() in (self._thread, self._delivery):
                 return  # called from sink/on_failure: the loop cleans up when it returns
             if self._wake >= 0:  # still running (the loop closes it under this lock)
                 os.eventfd_write(self._wake, 1)
@@ -196,6 +244,13 @@ class Supervisor:
             self._shutdown()
 
     def _loop(self) -> None:
+        if self._native is not None:
+            self._native_loop(self._native)
+        else:
+            self._python_loop()
+
+    def _python_loop(self) -> None:
+        """The reference loop: every notification handled in Python (:meth:`_handle`)."""
         poll = self._ep.poll
         listeners, pidfds, timers = self._listeners, self._pidfds, self._timers
         handle, wake = self._handle, self._wake
@@ -225,6 +280,66 @@ class Supervisor:
             if records and (not self._buffered or len(records) > _BUFFER_CAP):
                 self._deliver()
 
+    def _native_loop(self, engine: NativeEngine) -> None:
+        """The native loop answers notifications itself and hands back the rest (below)."""
+        run, timers = engine.loop.run, self._timers
+        ev_fd, ev_delay, ev_miss, ev_fail = (
+            engine.mod.EV_FD,
+            engine.mod.EV_DELAY,
+            engine.mod.EV_MISS,
+            engine.mod.EV_FAIL,
+        )
+        while not self._stopping:
+            timeout_ms = -1
+            if timers:
+                timeout_ms = max(0, math.ceil((timers[0][0] - time.monotonic_ns()) / 1e6))
+            for ev in run(timeout_ms):
+                kind = ev[0]
+                if kind == ev_fd:
+                    self._on_fd(ev[1], ev[2])
+                elif kind == ev_delay:
+                    _, fd, nid, due = ev
+                    self._timer_seq += 1
+                    heapq.heappush(timers, (due, self._timer_seq, self._listeners[fd], nid))
+                elif kind == ev_miss:
+                    with self._lock:
+                        engine.miss(ev[2], ev[3])
+                elif kind == ev_fail:
+                    self._native_failure(ev[1], ev[2], ev[3])
+                else:  # the record buffer is full: deliver now (also in buffered mode)
+                    self._deliver()
+            if timers:
+                self._fire_timers()
+
+    def _on_fd(self, fd: int, mask: int) -> None:
+        """A wake-up, a pidfd, or a listener's error/hang-up (native loop)."""
+        att = self._listeners.get(fd)
+        if att is not None:
+            if mask & _EPOLLERR:
+                raise SupervisorFailure(f"listener of {att.service} reported an error")
+            if mask & _EPOLLHUP:
+                self._close_listener(att)  # every filtered task has exited
+        elif fd == self._wake:
+            os.eventfd_read(self._wake)
+        else:
+            att = self._pidfds.get(fd)
+            if att is not None and not att.exited:
+                att.exited = True  # level-triggered and stays readable: unregister
+                self._ep.unregister(fd)
+
+    def _native_failure(self, fd: int, err: int, what: str) -> None:
+        """The messages of the Python loop, for the native loop's failures."""
+        e = OSError(err, os.strerror(err))
+        att = self._listeners.get(fd)
+        service = att.service if att is not None else "?"
+        if what == "RECV":
+            raise SupervisorFailure(f"listener of {service}: RECV failed: {e}")
+        if what == "ID_VALID":
+            raise SupervisorFailure(f"listener of {service}: ID_VALID: {e}")
+        if what == "SEND":
+            raise SupervisorFailure(f"SEND failed: {e}")
+        raise SupervisorFailure(f"{what} failed: {e}")
+
     def _handle(self, att: _Attached) -> None:
         """Receive one notification of ``att`` and answer or park it."""
         fd = att.listener
@@ -232,10 +347,10 @@ class Supervisor:
             data = ioctl(fd, NOTIF_RECV, _ZERO_NOTIF)
         except OSError as e:
             if e.errno in (errno.ENOENT, errno.EINTR):  # the task died / was interrupted
-                self.dropped += 1
+                self._dropped += 1
                 return
             raise SupervisorFailure(f"listener of {att.service}: RECV failed: {e}") from e
-        self.notifications += 1
+        self._notifications += 1
         nid, tid, _flags, nr, _arch, _ip, *args = NOTIF.unpack(data)
         rules = att.rules
         plan = rules.plans.get(nr) or rules.plan(nr)
@@ -247,7 +362,7 @@ class Supervisor:
             except OSError as e:
                 if e.errno != errno.ENOENT:
                     raise SupervisorFailure(f"listener of {att.service}: ID_VALID: {e}") from e
-                self.dropped += 1
+                self._dropped += 1
                 return
         fired = evaluate(att.service, plan, path, port) if plan.entries else None
         # The record goes in before the answer: once the target sees the result, flush()
@@ -291,7 +406,7 @@ class Supervisor:
         except OSError as e:
             if e.errno != errno.ENOENT:  # ENOENT: the task died meanwhile, nothing to answer
                 raise SupervisorFailure(f"SEND failed: {e}") from e
-            self.dropped += 1
+            self._dropped += 1
 
     def _fire_timers(self) -> None:
         timers = self._timers
@@ -307,6 +422,8 @@ class Supervisor:
         att.open = False
         fd = att.listener
         self._listeners.pop(fd, None)  # type: ignore[arg-type]
+        if self._native is not None:  # before close: the fd number will be reused
+            self._native.detach(fd)  # type: ignore[arg-type]
         with contextlib.suppress(OSError):
             self._ep.unregister(fd)  # type: ignore[arg-type]
         os.close(fd)  # type: ignore[arg-type]
@@ -315,9 +432,51 @@ class Supervisor:
         """Pass buffered records to the sink, in order (any thread; serialised)."""
         records = self._records
         with self._deliver_lock:
+            if self._native is not None:
+                records.extend(self._native.drain())
+            if self._sink_broken:  # it raised once and the services are dead: no more
+                records.clear()
+                return
             sink = self._sink
-            while records:
-                sink(records.popleft())
+            try:
+                while records:
+                    sink(records.popleft())
+            except BaseException:
+                self._sink_broken = True
+                raise
+
+    def _append_record(self, rec: SyscallRecord) -> None:
+        """Queue a record made in Python, after every record the native loop made before."""
+        with self._deliver_lock:
+            if self._native is not None:
+                self._records.extend(self._native.drain())
+            self._records.append(rec)
+
+    def _deliver_loop(self) -> None:
+        """Native loop, unbuffered: pass records on soon after the loop signals them."""
+        last = 0.0
+        while True:
+            try:
+                os.eventfd_read(self._delivery_fd)  # blocks with the GIL released
+            except OSError:
+                return
+            if self._stopping:
+                return
+            # Deliver at once (events as live as with the Python loop), but at most once per
+            # _DELIVERY_BATCH_S: under load the records of that interval go in one batch.
+            wait = last + _DELIVERY_BATCH_S - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            last = time.monotonic()
+            try:
+                self._deliver()
+            except BaseException as e:
+                self._fail(f"supervisor loop crashed: {type(e).__name__}: {e}")
+                with self._lock:
+                    self._stopping = True
+                    if self._wake >= 0:
+                        os.eventfd_write(self._wake, 1)
+                return
 
     # ---- failure and shutdown -----------------------------------------------------------
 
@@ -345,7 +504,26 @@ class Supervisor:
             if att.open:
                 self._quiet_continue(att.listener, nid)  # type: ignore[arg-type]
         self._timers.clear()
+        if self._native is not None:
+            pending = self._native.loop.release_pending()
+            if pending is not None and self.failure is None:
+                sid, nr, tid = pending
+                self._append_record(
+                    SyscallRecord(
+                        self._native.service(sid),
+                        self._native.name(nr),
+                        tid,
+                        "allow",
+                        "",
+                        "",
+                        "",
+                        0,
+                        time.time_ns(),
+                        True,
+                    )
+                )
         self._drain_queued()
+        self._stop_delivery()
         for att in self._attached:
             self._close_listener(att)
             os.close(att.pidfd)
@@ -384,7 +562,20 @@ class Supervisor:
                     name = att.rules.plan(nr).name
                     rec = SyscallRecord(att.service, name, tid, "allow", "", "", "", 0, 0, True)
                     rec.timestamp_ns = time.time_ns()
-                    self._records.append(rec)
+                    self._append_record(rec)
+
+    def _stop_delivery(self) -> None:
+        """End the delivery thread (unless it is the caller, e.g. a sink calling stop())."""
+        thread = self._delivery
+        if thread is None:
+            return
+        os.eventfd_write(self._delivery_fd, 1)  # _stopping is set: it returns
+        if thread is not threading.current_thread():
+            thread.join(5.0)
+        if not thread.is_alive():
+            os.close(self._delivery_fd)
+            self._delivery_fd = -1
+        self._delivery = None
 
     @staticmethod
     def _quiet_continue(fd: int, nid: int) -> None:
