@@ -77,7 +77,13 @@ class TopicSource(HostValue):
 
 
 class TopicReader:
-    """One test's consumer: all consumer calls happen on its own thread."""
+    """One test's consumer thread, plus a second client that answers drains.
+
+    The reader's consumer belongs to its thread (kafka-python clients are not thread-safe).
+    Drains ask the broker for end offsets over their own connection — on the reader's, the
+    answer would queue behind its pending long-poll fetch — and then wait until the reader has
+    emitted everything below them.
+    """
 
     def __init__(
         self, session: Any, service: str, bootstrap: str, topic: str, group: str, decode: Any
@@ -89,12 +95,15 @@ class TopicReader:
         self.group = group
         self.decode = decode
         self.consumer: Any = None
+        self.offsets: Any = None  # used by drains only, under _offsets_lock
+        self._offsets_lock = threading.Lock()
         self._cond = threading.Condition()
-        self._requested = 0  # drain tickets handed out
-        self._served = 0  # drain tickets answered by the reader thread
+        self._partitions: set[int] = set()  # assigned by the reader
+        self._positions: dict[int, int] = {}  # next offset the reader will emit, per partition
+        self._refresh_asked = 0  # drain requests for a metadata refresh (topic not seen yet)
+        self._refresh_done = 0
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
-        self._assigned: set[int] = set()
         self._failed: str | None = None
 
     def start(self) -> None:
@@ -102,26 +111,28 @@ class TopicReader:
         from kafka.errors import KafkaError
 
         deadline = time.monotonic() + CONNECT_TIMEOUT_S
+        common = {
+            "bootstrap_servers": self.bootstrap,
+            "enable_auto_commit": False,
+            "auto_offset_reset": "earliest",
+            "request_timeout_ms": 5000,
+            "bootstrap_timeout_ms": 2000,
+        }
         while True:
             try:
                 self.consumer = KafkaConsumer(
-                    bootstrap_servers=self.bootstrap,
-                    group_id=self.group,
-                    client_id=self.group,
-                    enable_auto_commit=False,
-                    auto_offset_reset="earliest",
-                    request_timeout_ms=5000,
-                    bootstrap_timeout_ms=2000,
-                    fetch_max_wait_ms=100,  # deliver soon after a produce (long-poll bound)
+                    group_id=self.group, client_id=self.group, fetch_max_wait_ms=100, **common
                 )
+                self.offsets = KafkaConsumer(client_id=f"{self.group}-offsets", **common)
                 self._refresh()
-                if self._assigned:  # the first ListOffsets costs ~0.4 s: pay it before the test
-                    self.consumer.end_offsets(list(self.consumer.assignment()))
+                self._end_offsets()  # the first ListOffsets costs ~0.4 s: pay it now
                 break
             except KafkaError as exc:
-                if self.consumer is not None:
-                    self.consumer.close()
-                    self.consumer = None
+                for client in (self.consumer, self.offsets):
+                    if client is not None:
+                        with contextlib.suppress(Exception):
+                            client.close()
+                self.consumer = self.offsets = None
                 if time.monotonic() >= deadline:
                     raise ConnectionError(f"cannot reach the broker: {exc}") from None
                 time.sleep(0.1)
@@ -134,9 +145,10 @@ class TopicReader:
         self._stopping.set()
         if self._thread is not None:
             self._thread.join(3.0)
-        if self.consumer is not None:
-            with contextlib.suppress(Exception):
-                self.consumer.close(autocommit=False)
+        for client in (self.consumer, self.offsets):
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    client.close(autocommit=False)
 
     # -------------------------------------------------------------- reader thread
 
@@ -147,33 +159,33 @@ class TopicReader:
         """
         from kafka import TopicPartition
 
-        if self._assigned:
+        if self._partitions:
             return
         self.consumer.topics()  # a fresh metadata request
         parts = self.consumer.partitions_for_topic(self.topic) or set()
-        if parts - self._assigned:
-            new = [TopicPartition(self.topic, p) for p in sorted(parts - self._assigned)]
-            self._assigned |= parts
-            tps = [TopicPartition(self.topic, p) for p in sorted(self._assigned)]
+        if parts:
+            tps = [TopicPartition(self.topic, p) for p in sorted(parts)]
             self.consumer.assign(tps)
-            self.consumer.seek_to_beginning(*new)
+            self.consumer.seek_to_beginning(*tps)
+            with self._cond:
+                self._partitions = set(parts)
+                self._cond.notify_all()
 
     def _loop(self) -> None:
         next_refresh = time.monotonic() + REFRESH_S
         try:
             while not self._stopping.is_set():
                 with self._cond:
-                    ticket = self._requested
-                if ticket > self._served:
-                    self._catch_up()
-                    with self._cond:
-                        self._served = ticket
-                        self._cond.notify_all()
-                    continue
-                if time.monotonic() >= next_refresh:
+                    asked = self._refresh_asked
+                if asked > self._refresh_done or (
+                    not self._partitions and time.monotonic() >= next_refresh
+                ):
                     self._refresh()
                     next_refresh = time.monotonic() + REFRESH_S
-                if self._assigned:
+                    with self._cond:
+                        self._refresh_done = asked
+                        self._cond.notify_all()
+                if self._partitions:
                     self._consume(50)
                 else:
                     self._stopping.wait(0.05)
@@ -187,7 +199,7 @@ class TopicReader:
                 )
         finally:
             with self._cond:
-                self._served = self._requested
+                self._refresh_done = self._refresh_asked
                 self._cond.notify_all()
 
     def _consume(self, timeout_ms: int) -> None:
@@ -197,17 +209,9 @@ class TopicReader:
         )
         for rec in records:
             self._emit(rec)
-
-    def _catch_up(self) -> None:
-        deadline = time.monotonic() + DRAIN_TIMEOUT_S
-        self._refresh()
-        if not self._assigned:
-            return
-        ends = self.consumer.end_offsets(list(self.consumer.assignment()))
-        while time.monotonic() < deadline:
-            if all(self.consumer.position(tp) >= end for tp, end in ends.items()):
-                return
-            self._consume(20)
+            with self._cond:
+                self._positions[rec.partition] = rec.offset + 1
+                self._cond.notify_all()
 
     def _emit(self, rec: Any) -> None:
         value = _text(rec.value)
@@ -224,14 +228,42 @@ class TopicReader:
 
     # -------------------------------------------------------------- drain
 
+    def _end_offsets(self) -> dict[int, int]:
+        from kafka import TopicPartition
+
+        with self._cond:
+            parts = sorted(self._partitions)
+        if not parts:
+            return {}
+        with self._offsets_lock:
+            ends = self.offsets.end_offsets([TopicPartition(self.topic, p) for p in parts])
+        return {tp.partition: end for tp, end in ends.items()}
+
     def drain(self) -> None:
         """Wait (bounded) until messages the broker holds now have been emitted."""
         if self._failed is not None or self._stopping.is_set():
             return
+        deadline = time.monotonic() + DRAIN_TIMEOUT_S
         with self._cond:
-            self._requested += 1
-            ticket = self._requested
-            self._cond.wait_for(lambda: self._served >= ticket, DRAIN_TIMEOUT_S + 0.5)
+            if not self._partitions:  # has the topic appeared? let the reader look
+                self._refresh_asked += 1
+                ticket = self._refresh_asked
+                self._cond.wait_for(
+                    lambda: self._refresh_done >= ticket, deadline - time.monotonic()
+                )
+        try:
+            ends = self._end_offsets()
+        except Exception:
+            return  # the broker does not answer: nothing more will arrive either
+        with self._cond:
+            self._cond.wait_for(
+                lambda: (
+                    all(self._positions.get(p, 0) >= end for p, end in ends.items())
+                    or self._failed is not None
+                    or self._stopping.is_set()
+                ),
+                max(0.0, deadline - time.monotonic()),
+            )
 
 
 def _text(value: bytes | None) -> str:
