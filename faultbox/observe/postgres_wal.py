@@ -354,7 +354,10 @@ class WalReader:
                 select.select([cur], [], [], 0.02 if behind else _POLL_S)
         except Exception as exc:  # server crashed, connection lost
             if not self._stopping.is_set():
-                self._dead = _first_line(exc)
+                text = _first_line(exc)
+                if "PGRES_COPY_BOTH" in text or "closed the connection" in text:
+                    text = "the server closed the replication connection (crashed or stopped)"
+                self._dead = text
                 self.session.log.emit(
                     "source_error",
                     self.service,
