@@ -61,5 +61,7 @@ def demo_binaries() -> None:
 
 def test_stdout_example(tmp_path: Path, demo_binaries: None) -> None:
     run = run_spec(EXAMPLES / "events-test.star", tmp_path)
-    for name in ("test_db_logs_operations", "test_no_errors_in_logs", "test_inspect_logs"):
+    assert len(run.tests) == 9
+    for name in run.tests:
         assert run.result(name) == "pass", run.section(name)
+    assert run.returncode == 0
