@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 FB     := $(VENV)/bin/faultbox
 
-.PHONY: install build demo test lint format lima-build lima-run clean
+.PHONY: install build servers demo test lint format lima-build lima-run clean
 
 # Create the virtualenv and install faultbox (editable) with its dev tools.
 $(VENV)/.installed: pyproject.toml
@@ -23,7 +23,11 @@ build: install
 demo: build
 	$(FB) test examples/ch04/traces-test.star --test happy_path
 
-test: build
+# The real servers the event-source tests use: PostgreSQL, Redis (apt), a Kafka-protocol broker.
+servers: install
+	sh tests/servers.sh $(PY)
+
+test: build servers
 	$(PY) -m pytest -q
 
 lint: install
