@@ -19,6 +19,10 @@ missing=""
 [ -x /usr/lib/postgresql/15/bin/postgres ] || missing="$missing postgresql"
 command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
 if [ -n "$missing" ]; then
+    if [ "$(id -u)" != 0 ]; then
+        echo "servers.sh: the tests need:$missing — install them (apt-get install$missing) or run as root" >&2
+        exit 1
+    fi
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq >/dev/null
     # shellcheck disable=SC2086
