@@ -1,25 +1,17 @@
-"""How a service's process is prepared: ``image=`` support and per-test directories.
+"""``image=`` (container mode) support.
 
-``image=`` (container mode) is not implemented: :func:`check_image_support` turns it into a
+Container mode is not implemented: :func:`check_image_support` turns ``image=`` into a
 load-time :class:`SpecError` that says why and shows the binary-mode spelling.
-
-``"{tmpdir}"`` in a service's ``args`` / ``env`` values is replaced by a fresh directory that
-belongs to that service for one test (``<session tmpdir>/<service>``, owned by ``user=`` when the
-service drops privileges), so servers such as PostgreSQL get an empty data directory per test
-and nothing outlives the test (the session removes its tmpdir at teardown).
 """
 
 from __future__ import annotations
 
 import functools
-import os
-import pwd
 import shutil
 import subprocess
 
 from faultbox.starlark_env.errors import SpecError
 
-TMPDIR_PLACEHOLDER = "{tmpdir}"
 DOCKER_INFO_TIMEOUT_S = 5.0
 
 _BINARY_MODE = {
@@ -83,39 +75,3 @@ def check_image_support(name: str, image: str) -> None:
         "faultbox (a Docker engine answers, but faultbox does not start containers). Run the "
         f"service as a binary instead, e.g. {hint}"
     )
-
-
-def service_tmpdir(session_tmpdir: str, service: str, user: str = "") -> str:
-    """``<session_tmpdir>/<service>``, created on first use and owned by ``user`` if given."""
-    path = os.path.join(session_tmpdir, service)
-    if not os.path.isdir(path):
-        os.makedirs(path, mode=0o700)
-        if user:
-            entry = pwd.getpwnam(user)
-            os.chown(path, entry.pw_uid, entry.pw_gid)
-            # The session's tmpdir is 0700 root: let the service's user traverse it.
-            os.chmod(session_tmpdir, 0o711)
-    return path
-
-
-def expand_tmpdir(
-    argv: list[str],
-    env: dict[str, str],
-    *,
-    session_tmpdir: str,
-    service: str,
-    user: str = "",
-) -> tuple[list[str], dict[str, str]]:
-    """Replace ``"{tmpdir}"`` in ``argv`` and ``env`` values by the service's per-test dir.
-
-    The directory is only created when the placeholder is used. Returns new lists/dicts.
-    """
-    used = any(TMPDIR_PLACEHOLDER in a for a in argv) or any(
-        TMPDIR_PLACEHOLDER in v for v in env.values()
-    )
-    if not used:
-        return argv, env
-    path = service_tmpdir(session_tmpdir, service, user)
-    new_argv = [a.replace(TMPDIR_PLACEHOLDER, path) for a in argv]
-    new_env = {k: v.replace(TMPDIR_PLACEHOLDER, path) for k, v in env.items()}
-    return new_argv, new_env

@@ -24,6 +24,7 @@ from .health import port_owner, wait_ports_free, wait_ready
 from .monitors import MonitorSet
 from .process import ServiceProcess, ServiceStartError
 from .steps import HTTP_TIMEOUT_S
+from .tmpdirs import expand_tmpdir
 
 _SIGNALS = {s.value for s in signal.Signals}
 
@@ -106,8 +107,6 @@ class Session:
 
     def _start_one(self, svc: Service, order: list[Service], notify: set[str]) -> None:
         from faultbox.observe import attach_sources
-
-        from .containers import expand_tmpdir
 
         binary = self._resolve_binary(svc)
         line_sources, self_started = attach_sources(self, svc)

@@ -11,7 +11,7 @@ import pytest
 
 from faultbox.observe.poll import PollRun, redis_value
 from faultbox.observe.postgres_wal import lsn_text, parse_change, parse_lsn
-from faultbox.runtime import containers
+from faultbox.runtime import containers, tmpdirs
 from faultbox.starlark_env.errors import SpecError
 from faultbox.starlark_env.loader import SpecLoadError, load_spec
 from faultbox.trace.events import EventLog
@@ -91,7 +91,7 @@ def test_poll_emits_start_value_then_changes_and_one_error() -> None:
 
 
 def test_expand_tmpdir_creates_an_owned_dir(tmp_path: Path) -> None:
-    argv, env = containers.expand_tmpdir(
+    argv, env = tmpdirs.expand_tmpdir(
         ["pg", "{tmpdir}/data", "-p", "1"], {"A": "{tmpdir}", "B": "b"},
         session_tmpdir=str(tmp_path), service="db", user="postgres",
     )  # fmt: skip
@@ -99,7 +99,7 @@ def test_expand_tmpdir_creates_an_owned_dir(tmp_path: Path) -> None:
     assert argv == ["pg", f"{d}/data", "-p", "1"] and env == {"A": str(d), "B": "b"}
     assert d.stat().st_uid == __import__("pwd").getpwnam("postgres").pw_uid
     assert oct(tmp_path.stat().st_mode & 0o777) == "0o711"
-    same = containers.expand_tmpdir(["x"], {"A": "a"}, session_tmpdir=str(tmp_path), service="s")
+    same = tmpdirs.expand_tmpdir(["x"], {"A": "a"}, session_tmpdir=str(tmp_path), service="s")
     assert same == (["x"], {"A": "a"}) and not (tmp_path / "s").exists()
 
 
