@@ -8,6 +8,7 @@ Layouts (:func:`notif_sizes` asks the kernel for its sizes; the tests compare th
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import os
 import struct
 
@@ -16,7 +17,9 @@ RESP = struct.Struct("=QqiI")
 NOTIF_RECV = 0xC0502100
 NOTIF_SEND = 0xC0182101
 NOTIF_ID_VALID = 0x40082102
+NOTIF_SET_FLAGS = 0x40082104  # Linux 6.6+; the flag is passed by value
 FLAG_CONTINUE = 1  # SECCOMP_USER_NOTIF_FLAG_CONTINUE
+FD_SYNC_WAKE_UP = 1  # SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP
 
 _SECCOMP_GET_NOTIF_SIZES = 3
 _NR = {
@@ -41,6 +44,20 @@ def notif_sizes() -> tuple[int, int, int] | None:
     if _syscall(_nr("seccomp"), _SECCOMP_GET_NOTIF_SIZES, 0, sizes) != 0:
         return None
     return sizes[0], sizes[1], sizes[2]
+
+
+def set_sync_wakeup(listener: int) -> bool:
+    """Ask the kernel to hand notifications and answers over on the current CPU.
+
+    Target and supervisor then ping-pong on one CPU instead of waking each other across
+    CPUs (~9 instead of ~13 µs per notification here) — for a waiter in poll(2) or RECV;
+    epoll only passes it on as a hint. False on kernels before 6.6 (nothing changes).
+    """
+    try:
+        fcntl.ioctl(listener, NOTIF_SET_FLAGS, FD_SYNC_WAKE_UP)
+    except OSError:
+        return False
+    return True
 
 
 def pidfd_getfd(pidfd: int, target_fd: int) -> int:

@@ -168,12 +168,12 @@ def _emit(items: list[Any], tokens: list[list[int]], classes: list[tuple[int, ..
 class NativeEngine:
     """One ``_fastloop.Loop`` plus what Python keeps for it: service ids, rules, plans."""
 
-    def __init__(self, epfd: int, notify_fd: int, buffered: bool) -> None:
+    def __init__(self, notify_fd: int, buffered: bool) -> None:
         mod = load()
         if mod is None:
             raise InterceptUnavailable(f"native supervisor loop unavailable: {_load_error}")
         self.mod = mod
-        self.loop = mod.Loop(epfd, notify_fd, buffered, decode_sockaddr)
+        self.loop = mod.Loop(notify_fd, buffered, decode_sockaddr)
         self._names: dict[int, str] = {nr: n for n, nr in TABLES[host_arch()].items()}
         self._service_ids: dict[str, int] = {}
         self._services: list[str] = []

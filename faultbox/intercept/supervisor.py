@@ -46,6 +46,7 @@ from faultbox.intercept.ioctl import (
     NOTIF_RECV,
     NOTIF_SEND,
     RESP,
+    set_sync_wakeup,
 )
 from faultbox.intercept.launch import LaunchedProcess
 from faultbox.intercept.native import NativeEngine, want_native
@@ -128,7 +129,8 @@ class Supervisor:
         if want_native(backend):
             if not buffered:
                 self._delivery_fd = os.eventfd(0, os.EFD_CLOEXEC)
-            self._native = NativeEngine(self._ep.fileno(), self._delivery_fd, buffered)
+            self._native = NativeEngine(self._delivery_fd, buffered)
+            self._native.loop.watch(self._wake, True)
         self._thread = threading.Thread(target=self._run, name="faultbox-supervisor", daemon=True)
         self._thread.start()
         if self._delivery_fd >= 0:
@@ -164,13 +166,20 @@ class Supervisor:
             self._attached.append(att)
             self._pidfds[att.pidfd] = att
             self._ep.register(att.pidfd, _EPOLLIN)
+            if self._native is not None:
+                self._native.loop.watch(att.pidfd, True)
             if att.listener is not None:
                 self._listeners[att.listener] = att
-                if self._native is not None:  # plans first: the loop may see it at once
+                set_sync_wakeup(att.listener)
+                if self._native is not None:
+                    # the native loop polls listeners itself (see _fastloop.c: why not epoll)
                     numbers = numbers_for(proc.notify, host_arch()) if host_arch() else []
                     self._native.attach(att.listener, att.rules, numbers)
-                # no EPOLLOUT: it is raised while a received notification is unanswered
-                self._ep.register(att.listener, _EPOLLIN)
+                else:
+                    # no EPOLLOUT: it is raised while a received notification is unanswered
+                    self._ep.register(att.listener, _EPOLLIN)
+            if self._native is not None:
+                os.eventfd_write(self._wake, 1)  # its poll set changed: restart the wait
 
     def add_rules(self, service: str, rules: Iterable[Rule]) -> RuleHandle:
         """Stack a rule set on ``service``; it applies until :meth:`remove_rules`."""
@@ -283,19 +292,15 @@ class Supervisor:
     def _native_loop(self, engine: NativeEngine) -> None:
         """The native loop answers notifications itself and hands back the rest (below)."""
         run, timers = engine.loop.run, self._timers
-        ev_fd, ev_delay, ev_miss, ev_fail = (
-            engine.mod.EV_FD,
-            engine.mod.EV_DELAY,
-            engine.mod.EV_MISS,
-            engine.mod.EV_FAIL,
-        )
+        mod = engine.mod
+        ev_fd, ev_delay, ev_miss, ev_fail = mod.EV_FD, mod.EV_DELAY, mod.EV_MISS, mod.EV_FAIL
         while not self._stopping:
             timeout_ms = -1
             if timers:
                 timeout_ms = max(0, math.ceil((timers[0][0] - time.monotonic_ns()) / 1e6))
             for ev in run(timeout_ms):
                 kind = ev[0]
-                if kind == ev_fd:
+                if kind == ev_fd:  # the wake-up eventfd, a pidfd, a listener's HUP/ERR
                     self._on_fd(ev[1], ev[2])
                 elif kind == ev_delay:
                     _, fd, nid, due = ev
@@ -312,10 +317,10 @@ class Supervisor:
                 self._fire_timers()
 
     def _on_fd(self, fd: int, mask: int) -> None:
-        """A wake-up, a pidfd, or a listener's error/hang-up (native loop)."""
+        """A wake-up, a pidfd, or a listener's error/hang-up (native loop; poll masks)."""
         att = self._listeners.get(fd)
         if att is not None:
-            if mask & _EPOLLERR:
+            if mask & (_EPOLLERR | select.POLLNVAL):
                 raise SupervisorFailure(f"listener of {att.service} reported an error")
             if mask & _EPOLLHUP:
                 self._close_listener(att)  # every filtered task has exited
@@ -326,6 +331,9 @@ class Supervisor:
             if att is not None and not att.exited:
                 att.exited = True  # level-triggered and stays readable: unregister
                 self._ep.unregister(fd)
+                engine = self._native
+                if engine is not None:
+                    engine.loop.watch(fd, False)
 
     def _native_failure(self, fd: int, err: int, what: str) -> None:
         """The messages of the Python loop, for the native loop's failures."""
@@ -543,11 +551,14 @@ class Supervisor:
     def _drain_queued(self) -> None:
         """CONTINUE notifications already queued on the listeners (bounded in time)."""
         deadline = time.monotonic() + _DRAIN_BUDGET_S
+        waiter = select.poll()  # not self._ep: the native loop keeps listeners out of it
+        for fd in self._listeners:
+            waiter.register(fd, select.POLLIN)
         while time.monotonic() < deadline:
             ready = [
                 (fd, self._listeners.get(fd))
-                for fd, mask in self._ep.poll(0)
-                if mask & _EPOLLIN and fd in self._listeners
+                for fd, mask in waiter.poll(0)
+                if mask & select.POLLIN and fd in self._listeners
             ]
             if not ready:
                 return

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -60,6 +62,55 @@ static void *thread_main(void *arg) {
             (now_ns() - t0) / 1000000);
     }
     return NULL;
+}
+
+/* mix DIR PORT: a fixed sequence over many syscalls and path shapes, for comparing the
+ * decisions of the two supervisor loops (test_intercept_native.py). */
+static void mix(const char *dir, int port) {
+    if (chdir(dir) != 0) return;
+    mkdir("sub", 0777);
+    int dfd = open("sub", O_RDONLY | O_DIRECTORY);
+    const char *names[] = {"a.wal", "./sub/../b.wal", "sub/c.log", "sub//d.log", "\xc3\xa9.wal",
+                           "bad\xff\xfe.wal", "x[1].log", "sub/deep/../e.wal"};
+    int fds[16], n = 0;
+    mkdir("sub/deep", 0777);
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        fds[n] = open(names[i], O_WRONLY | O_CREAT | O_APPEND, 0666);
+        say("open %zu %d errno=%d", i, fds[n] < 0 ? -1 : 0, fds[n] < 0 ? errno : 0);
+        n++;
+    }
+    fds[n++] = openat(dfd, "f.wal", O_WRONLY | O_CREAT, 0666);
+    char abs[512];
+    snprintf(abs, sizeof abs, "%s/sub/g.log", dir);
+    fds[n++] = open(abs, O_WRONLY | O_CREAT, 0666);
+    fds[n++] = open("/dev/null", O_WRONLY);
+    for (int round = 0; round < 12; round++) {
+        for (int i = 0; i < n; i++) {
+            ssize_t r = round % 3 == 2 ? pwrite(fds[i], "xy", 2, 0) : write(fds[i], "x", 1);
+            if (round % 4 == 3) {
+                struct iovec iov[2] = {{"a", 1}, {"b", 1}};
+                r = writev(fds[i], iov, 2);
+            }
+            if (r < 0 && round == 0) say("write %d errno=%d", i, errno);
+        }
+        for (int i = 0; i < n; i += 3) {
+            int r = round % 2 ? fdatasync(fds[i]) : fsync(fds[i]);
+            if (r < 0 && round < 2) say("sync %d errno=%d", i, errno);
+        }
+    }
+    for (int i = 0; i < 6; i++) {
+        int s = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port + i % 2)};
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        int r = connect(s, (struct sockaddr *)&sa, sizeof sa);
+        say("connect %d %d errno=%d", i, r, r < 0 ? errno : 0);
+        close(s);
+    }
+    renameat(dfd, "f.wal", AT_FDCWD, "h.wal");
+    unlinkat(AT_FDCWD, "h.wal", 0);
+    symlinkat("a.wal", dfd, "link.wal");
+    for (int i = 0; i < n; i++) close(fds[i]);
+    close(dfd);
 }
 
 static volatile sig_atomic_t signals;
@@ -129,6 +180,8 @@ int main(int argc, char **argv) {
     } else if (!strcmp(mode, "uid")) {          /* uid PATH */
         say("uid %d gid %d", (int)getuid(), (int)getgid());
         write_n(argv[2], 1);
+    } else if (!strcmp(mode, "mix")) {          /* mix DIR PORT */
+        mix(argv[2], atoi(argv[3]));
     } else if (!strcmp(mode, "sleep")) {        /* sleep MS */
         usleep(atoi(argv[2]) * 1000);
     } else {
