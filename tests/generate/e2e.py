@@ -1,8 +1,5 @@
-"""Helpers shared by tests/generate and tests/composition: specs on disk, the faultbox CLI.
-
-Not a conftest: both directories' conftest.py load this file by path, so neither depends on
-the other being importable as a package.
-"""
+"""Helpers and fixtures shared by tests/generate and tests/composition: specs on disk, the
+faultbox CLI. Both directories' conftest.py import the fixtures from here."""
 
 from __future__ import annotations
 
@@ -10,11 +7,18 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
-SEEDS = Path("/work/shared/seeds")
+# The seed chapters: CI clones the repo with shared/ beside it.
+SEEDS = next(
+    (p for p in (REPO.parent / "shared" / "seeds", Path("/work/shared/seeds")) if p.is_dir()),
+    REPO.parent / "shared" / "seeds",
+)
 
 #: The ch10 topology, as the tutorial writes it (BIN = "bin").
 CH10_TOPOLOGY = (EXAMPLES / "ch10" / "scenario-test.star").read_text(encoding="utf-8")
@@ -62,3 +66,26 @@ def seed_block(seed_file: str, first_line: str, stop: str) -> str:
     start = next(i for i, line in enumerate(lines) if line.startswith(first_line))
     end = next(i for i in range(start + 1, len(lines)) if lines[i].startswith(stop))
     return "\n".join(lines[start:end])
+
+
+# ---------------------------------------------------------------- fixtures (see the conftests)
+
+
+@pytest.fixture(scope="session")
+def demo_bins(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo services, built once per session into a temporary directory."""
+    return build_demo(tmp_path_factory.mktemp("demo") / "bin")
+
+
+@pytest.fixture
+def spec_dir(tmp_path: Path, demo_bins: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A temporary current directory with ``bin`` → the demo binaries (specs are loaded from it)."""
+    workdir(tmp_path, demo_bins)
+    monkeypatch.chdir(tmp_path)
+    yield tmp_path
+
+
+@pytest.fixture(scope="session")
+def fbx():  # noqa: ANN201 - the helper module (specs on disk, the faultbox CLI)
+    """This module: ``fbx.faultbox(...)``, ``fbx.workdir(...)``, ``fbx.REPO`` …"""
+    return sys.modules[__name__]
