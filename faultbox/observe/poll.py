@@ -25,6 +25,7 @@ from typing import Any
 
 from faultbox.starlark_env._interp import HostValue
 
+from ._background import BackgroundReader
 from .postgres_wal import pick_interface
 
 POLL_TIMEOUT_S = 1.0
@@ -146,34 +147,26 @@ def _http_fetcher(url: str) -> Any:
     return fetch
 
 
-class PollRun:
+class PollRun(BackgroundReader):
     """One test's polling loop."""
 
     def __init__(
         self, session: Any, service: str, fetch: Any, interval_s: float, label: str
     ) -> None:
-        self.session = session
-        self.service = service
+        super().__init__(session, service)
         self.fetch = fetch
         self.interval_s = max(interval_s, 0.01)
         self.label = label
         self._last: Any = _MISSING
         self._failing = False
         self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def start(self) -> None:
         self.poll_once()  # the starting value is in the trace before the test body runs
-        self._thread = threading.Thread(target=self._loop, name=f"poll-{self.service}", daemon=True)
-        self._thread.start()
-        self.session.log.add_drain(self.poll_once)
+        self._run_in_background(self._loop, f"poll-{self.service}", self.poll_once)
 
     def stop(self) -> None:
-        self.session.log.remove_drain(self.poll_once)
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(POLL_TIMEOUT_S + 1)
+        self._stop_background(POLL_TIMEOUT_S + 1)
         with contextlib.suppress(Exception):
             self.fetch.close()
 

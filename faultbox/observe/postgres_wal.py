@@ -37,6 +37,8 @@ from typing import Any
 
 from faultbox.starlark_env._interp import HostValue
 
+from ._background import BackgroundReader
+
 CONNECT_TIMEOUT_S = 10.0  # the server accepts TCP before it accepts sessions
 DRAIN_TIMEOUT_S = 1.5
 LSN_QUERY_TIMEOUT_S = 1.0
@@ -261,14 +263,13 @@ def pick_interface(svc: Any, protocol: str, name: str = "") -> Any:
     return next((i for i in svc.interfaces.values() if i.protocol == protocol), None)
 
 
-class WalReader:
+class WalReader(BackgroundReader):
     """One test's replication stream: a reader thread, an LSN connection, a drain hook."""
 
     def __init__(
         self, session: Any, service: str, conninfo: dict[str, Any], slot: str, tables: list[str]
     ) -> None:
-        self.session = session
-        self.service = service
+        super().__init__(session, service)
         self.conninfo = {k: v for k, v in conninfo.items() if v is not None}
         self.slot = slot
         self.tables = set(tables)
@@ -279,9 +280,7 @@ class WalReader:
         self._cond = threading.Condition()
         self._position = 0  # how far the walsender says decoding has got
         self._wanted = 0  # a drain waits for this position
-        self._stopping = threading.Event()
         self._dead: str | None = None
-        self._thread: threading.Thread | None = None
 
     # -------------------------------------------------------------- lifecycle
 
@@ -317,15 +316,10 @@ class WalReader:
         self._cursor = cur
         self._lsn_conn = psycopg2.connect(**self.conninfo, connect_timeout=2)
         self._lsn_conn.autocommit = True
-        self._thread = threading.Thread(target=self._run, name=f"wal-{self.service}", daemon=True)
-        self._thread.start()
-        self.session.log.add_drain(self.drain)
+        self._run_in_background(self._run, f"wal-{self.service}", self.drain)
 
     def stop(self) -> None:
-        self.session.log.remove_drain(self.drain)
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(2.0)
+        self._stop_background(2.0)
         for conn in (self._repl, self._lsn_conn):
             if conn is not None:
                 # Closing the replication connection drops the temporary slot.

@@ -29,6 +29,7 @@ from typing import Any
 
 from faultbox.starlark_env._interp import HostValue
 
+from ._background import BackgroundReader
 from .decoders import raw
 from .postgres_wal import pick_interface
 
@@ -76,7 +77,7 @@ class TopicSource(HostValue):
             run.stop()
 
 
-class TopicReader:
+class TopicReader(BackgroundReader):
     """One test's consumer thread, plus a second client that answers drains.
 
     The reader's consumer belongs to its thread (kafka-python clients are not thread-safe).
@@ -88,8 +89,7 @@ class TopicReader:
     def __init__(
         self, session: Any, service: str, bootstrap: str, topic: str, group: str, decode: Any
     ) -> None:
-        self.session = session
-        self.service = service
+        super().__init__(session, service)
         self.bootstrap = bootstrap
         self.topic = topic
         self.group = group
@@ -102,8 +102,6 @@ class TopicReader:
         self._positions: dict[int, int] = {}  # next offset the reader will emit, per partition
         self._refresh_asked = 0  # drain requests for a metadata refresh (topic not seen yet)
         self._refresh_done = 0
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
         self._failed: str | None = None
 
     def start(self) -> None:
@@ -136,15 +134,10 @@ class TopicReader:
                 if time.monotonic() >= deadline:
                     raise ConnectionError(f"cannot reach the broker: {exc}") from None
                 time.sleep(0.1)
-        self._thread = threading.Thread(target=self._loop, name=f"topic-{self.topic}", daemon=True)
-        self._thread.start()
-        self.session.log.add_drain(self.drain)
+        self._run_in_background(self._loop, f"topic-{self.topic}", self.drain)
 
     def stop(self) -> None:
-        self.session.log.remove_drain(self.drain)
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(3.0)
+        self._stop_background(3.0)
         for client in (self.consumer, self.offsets):
             if client is not None:
                 with contextlib.suppress(Exception):
