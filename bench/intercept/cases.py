@@ -127,23 +127,24 @@ def denied(backend: str) -> Callable[[Build, int], float]:
     return run
 
 
-def floor(sync: bool) -> Callable[[Build, int], float]:
+def floor(sync: bool, name_path: bool = False) -> Callable[[Build, int], float]:
     """(e) the same launcher and filter, answered by floor.c (poll → recv → CONTINUE).
 
-    ``sync``: with SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP, as faultbox sets it.
+    ``sync``: with SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP, as faultbox sets it. ``name_path``:
+    plus readlinkat + ID_VALID, the least naming the file costs.
     """
 
     def run(b: Build, n: int) -> float:
-        return _floor(b, n, "sync" if sync else "nosync")
+        return _floor(b, n, "sync" if sync else "nosync", "path" if name_path else "")
 
     return run
 
 
-def _floor(b: Build, n: int, mode: str) -> float:
+def _floor(b: Build, n: int, mode: str, extra: str) -> float:
     proc = launch(_argv(b, n), env=_env(), notify=WRITE, stdout=subprocess.PIPE)
     listener = proc.take_listener()
     assert listener is not None
-    cmd = [str(b.floor), str(listener), mode, "poll"]
+    cmd = [str(b.floor), str(listener), mode, "poll", extra]
     sup = subprocess.Popen(cmd, pass_fds=(listener,), stderr=subprocess.DEVNULL)
     os.close(listener)  # the floor holds the only copy: its exit ends the filter's supervisor
     out, _ = proc.popen.communicate()

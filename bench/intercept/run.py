@@ -31,6 +31,11 @@ CASES: list[tuple[str, str, Case]] = [
     ("b", "filter installed, write not notified", cases.filter_not_notified),
     ("e", "floor: minimal C supervisor (poll → recv → CONTINUE), sync wake-up", cases.floor(True)),
     ("e0", "floor without SYNC_WAKE_UP (target and supervisor on 2 CPUs)", cases.floor(False)),
+    (
+        "e+",
+        "floor + readlinkat(/proc/TID/fd) + ID_VALID (C, no rules/records)",
+        cases.floor(True, True),
+    ),
     ("c", "faultbox, allow + path + glob + record (native loop)", cases.allowed("native")),
     ("d", "faultbox, deny EIO + path + glob + record (native loop)", cases.denied("native")),
     ("c-py", "faultbox, allow … (Python reference loop)", cases.allowed("python")),
@@ -97,6 +102,9 @@ def report(results: dict[str, list[float]], n: int, reps: int) -> None:
     if "c" in med and "f" in med:
         r = med["f"] / med["c"]
         checks.append(("(c) ≥ 3 × faster than (f)", f"{r:.2f} ×", r >= 3.0))
+    if "c" in med and "e+" in med:
+        r = med["c"] / med["e+"]
+        checks.append(("(info) (c) / (e+): faultbox beyond naming the file", f"{r:.2f} ×", True))
     if "c-py" in med and "c" in med:
         r = med["c-py"] / med["c"]
         checks.append(("(info) Python loop / native loop", f"{r:.2f} ×", True))

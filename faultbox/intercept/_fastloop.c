@@ -17,6 +17,7 @@
  * so the few other fds are polled directly. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -769,8 +770,60 @@ static PyObject *Loop_watch(LoopObject *self, PyObject *args) {
     return set_fd(self, fd, on ? -1 : -2);
 }
 
-/* drain() -> [(service, nr, tid, rule id, system, path str, timestamp ns), ...] in order */
-static PyObject *Loop_drain(LoopObject *self, PyObject *Py_UNUSED(ignored)) {
+/* The fields of records.SyscallRecord, in its constructor's order. */
+static const char *const REC_FIELDS[] = {"service", "syscall",    "pid",          "decision", "path",
+                                         "label",   "op",         "latency_ms",   "timestamp_ns",
+                                         "allowed"};
+#define NFIELDS 10
+
+/* Slot offsets of a __slots__ class, so records are filled in directly instead of through
+ * the dataclass __init__ (a third of the drain cost). 0 if the class is not laid out so. */
+static int slot_offsets(PyTypeObject *type, Py_ssize_t *offs) {
+    for (int i = 0; i < NFIELDS; i++) {
+        PyObject *d = PyObject_GetAttrString((PyObject *)type, REC_FIELDS[i]);
+        if (!d) {
+            PyErr_Clear();
+            return 0;
+        }
+        int ok = Py_IS_TYPE(d, &PyMemberDescr_Type) &&
+                 ((PyMemberDescrObject *)d)->d_member->type == T_OBJECT_EX &&
+                 !(((PyMemberDescrObject *)d)->d_member->flags & READONLY);
+        if (ok) offs[i] = ((PyMemberDescrObject *)d)->d_member->offset;
+        Py_DECREF(d);
+        if (!ok) return 0;
+    }
+    return 1;
+}
+
+static PyObject *make_record(PyTypeObject *type, const Py_ssize_t *offs, int direct,
+                             PyObject **v) { /* steals the references in v */
+    PyObject *o;
+    if (direct) {
+        o = type->tp_alloc(type, 0);
+        if (o)
+            for (int i = 0; i < NFIELDS; i++) *(PyObject **)((char *)o + offs[i]) = v[i];
+    } else {
+        o = PyObject_Vectorcall((PyObject *)type, v, NFIELDS, NULL);
+    }
+    if (!direct || !o)
+        for (int i = 0; i < NFIELDS; i++) Py_DECREF(v[i]);
+    return o;
+}
+
+/* drain(record_type, services, names, outcomes, allow_texts) -> [record, ...], oldest first.
+ * services: list of service names by id; names: syscall names by number (NR_MAX long);
+ * outcomes: rule id -> (decision, label, op, latency_ms, allowed); allow_texts: ("allow",
+ * "allow (system path)", ""). */
+static PyObject *Loop_drain(LoopObject *self, PyObject *args) {
+    PyTypeObject *type;
+    PyObject *services, *names, *outcomes, *texts;
+    if (!PyArg_ParseTuple(args, "O!O!O!O!O!", &PyType_Type, &type, &PyList_Type, &services,
+                          &PyTuple_Type, &names, &PyDict_Type, &outcomes, &PyTuple_Type, &texts))
+        return NULL;
+    if (PyTuple_GET_SIZE(names) != NR_MAX || PyTuple_GET_SIZE(texts) != 3)
+        return PyErr_Format(PyExc_ValueError, "names must have %d entries, texts 3", NR_MAX);
+    Py_ssize_t offs[NFIELDS];
+    int direct = slot_offsets(type, offs);
     arena *a;
     Py_BEGIN_ALLOW_THREADS
     pthread_mutex_lock(&self->dmu);
@@ -781,22 +834,69 @@ static PyObject *Loop_drain(LoopObject *self, PyObject *Py_UNUSED(ignored)) {
     pthread_mutex_unlock(&self->rmu);
     Py_END_ALLOW_THREADS
     PyObject *out = PyList_New((Py_ssize_t)a->count);
+    PyObject *last_path = NULL, *last_tid = NULL; /* consecutive records repeat these */
+    const char *last_raw = NULL;
+    uint16_t last_len = 0;
+    int32_t last_tid_value = 0;
     size_t off = 0;
     for (size_t i = 0; out && i < a->count; i++) {
         rec r;
         memcpy(&r, a->buf + off, sizeof r);
-        PyObject *path =
-            PyUnicode_DecodeUTF8(a->buf + off + sizeof r, r.plen, "surrogateescape");
-        PyObject *t = path ? Py_BuildValue("(iiiiiNK)", r.svc, r.nr, r.tid, r.rule, r.system,
-                                           path, (unsigned long long)r.ts)
-                           : NULL;
-        if (!t) {
+        const char *raw = a->buf + off + sizeof r;
+        off += (sizeof r + r.plen + 7) & ~(size_t)7;
+        if (!last_path || r.plen != last_len || memcmp(raw, last_raw, r.plen) != 0) {
+            Py_XDECREF(last_path);
+            last_path = PyUnicode_DecodeUTF8(raw, r.plen, "surrogateescape");
+            last_raw = raw, last_len = r.plen;
+        }
+        if (!last_tid || r.tid != last_tid_value) {
+            Py_XDECREF(last_tid);
+            last_tid = PyLong_FromLong(r.tid);
+            last_tid_value = r.tid;
+        }
+        PyObject *service = r.svc < PyList_GET_SIZE(services) ? PyList_GET_ITEM(services, r.svc)
+                                                               : NULL;
+        PyObject *outcome = NULL;
+        if (r.rule) {
+            PyObject *key = PyLong_FromLong(r.rule);
+            outcome = key ? PyDict_GetItemWithError(outcomes, key) : NULL;
+            Py_XDECREF(key);
+        }
+        if (!last_path || !last_tid || !service || (r.rule && !outcome) ||
+            (outcome && (!PyTuple_Check(outcome) || PyTuple_GET_SIZE(outcome) != 5))) {
+            if (!PyErr_Occurred()) PyErr_SetString(PyExc_RuntimeError, "bad record");
             Py_CLEAR(out);
             break;
         }
-        PyList_SET_ITEM(out, (Py_ssize_t)i, t);
-        off += (sizeof r + r.plen + 7) & ~(size_t)7;
+        PyObject *empty = PyTuple_GET_ITEM(texts, 2);
+        PyObject *v[NFIELDS];
+        v[0] = service;
+        v[1] = PyTuple_GET_ITEM(names, r.nr);
+        v[2] = last_tid;
+        v[3] = outcome ? PyTuple_GET_ITEM(outcome, 0) : PyTuple_GET_ITEM(texts, r.system ? 1 : 0);
+        v[4] = last_path;
+        v[5] = outcome ? PyTuple_GET_ITEM(outcome, 1) : empty;
+        v[6] = outcome ? PyTuple_GET_ITEM(outcome, 2) : empty;
+        v[7] = outcome ? PyTuple_GET_ITEM(outcome, 3) : NULL;
+        v[9] = outcome ? PyTuple_GET_ITEM(outcome, 4) : Py_True;
+        for (int k = 0; k < NFIELDS; k++)
+            if (k != 7 && k != 8) Py_INCREF(v[k]);
+        v[7] = v[7] ? Py_NewRef(v[7]) : PyLong_FromLong(0);
+        v[8] = PyLong_FromUnsignedLongLong(r.ts);
+        if (!v[7] || !v[8]) {
+            for (int k = 0; k < NFIELDS; k++) Py_XDECREF(v[k]);
+            Py_CLEAR(out);
+            break;
+        }
+        PyObject *o = make_record(type, offs, direct, v);
+        if (!o) {
+            Py_CLEAR(out);
+            break;
+        }
+        PyList_SET_ITEM(out, (Py_ssize_t)i, o);
     }
+    Py_XDECREF(last_path);
+    Py_XDECREF(last_tid);
     a->used = a->count = 0;
     pthread_mutex_unlock(&self->dmu);
     return out;
@@ -825,7 +925,8 @@ static PyMethodDef Loop_methods[] = {
      "attach(listener_fd, service): answer its notifications (service -1: forget it)"},
     {"watch", (PyCFunction)Loop_watch, METH_VARARGS,
      "watch(fd, on): report readiness of fd to Python as (EV_FD, fd, revents)"},
-    {"drain", (PyCFunction)Loop_drain, METH_NOARGS, "drain() -> records, oldest first"},
+    {"drain", (PyCFunction)Loop_drain, METH_VARARGS,
+     "drain(record_type, services, names, outcomes, allow_texts) -> records, oldest first"},
     {"release_pending", (PyCFunction)Loop_release_pending, METH_NOARGS,
      "CONTINUE the notification waiting for a plan; (service, nr, tid) or None"},
     {"stats", (PyCFunction)Loop_stats, METH_NOARGS, "(notifications, dropped)"},

@@ -41,6 +41,7 @@ _T_CHAR, _T_STAR, _T_SKIP = 1, 2, 3
 _module: ModuleType | None = None
 _load_error: str | None = None
 _rule_ids = itertools.count(1)
+_ALLOW_TEXTS = ("allow", "allow (system path)", "")
 
 
 def load() -> ModuleType | None:
@@ -175,6 +176,7 @@ class NativeEngine:
         self.mod = mod
         self.loop = mod.Loop(notify_fd, buffered, decode_sockaddr)
         self._names: dict[int, str] = {nr: n for n, nr in TABLES[host_arch()].items()}
+        self._name_table = tuple(self.name(nr) for nr in range(mod.NR_MAX))
         self._service_ids: dict[str, int] = {}
         self._services: list[str] = []
         self._rules: list[ServiceRules | None] = []
@@ -256,23 +258,9 @@ class NativeEngine:
 
     def drain(self) -> list[SyscallRecord]:
         """Records the loop made since the last drain, as SyscallRecords, in order."""
-        services, names, outcomes = self._services, self._names, self._outcomes
-        out = []
-        for sid, nr, tid, rid, system, path, ts in self.loop.drain():
-            name = names.get(nr) or f"syscall_{nr}"
-            if rid:
-                decision, label, op, latency, allowed = outcomes[rid]
-                out.append(
-                    SyscallRecord(
-                        services[sid], name, tid, decision, path, label, op, latency, ts, allowed
-                    )
-                )
-            else:
-                decision = "allow (system path)" if system else "allow"
-                out.append(
-                    SyscallRecord(services[sid], name, tid, decision, path, "", "", 0, ts, True)
-                )
-        return out
+        return self.loop.drain(  # type: ignore[no-any-return]
+            SyscallRecord, self._services, self._name_table, self._outcomes, _ALLOW_TEXTS
+        )
 
     def stats(self) -> tuple[int, int]:
         return self.loop.stats()  # type: ignore[no-any-return]
