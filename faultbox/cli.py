@@ -36,6 +36,9 @@ def cli() -> None:
 
     Specs are Starlark files that declare services (real processes), drive them, inject
     syscall faults with seccomp, and assert on what happened inside.
+
+    Exit codes: 0 all passed, 1 usage or spec error, 2 test failures (or traces differ),
+    130 interrupted.
     """
 
 
