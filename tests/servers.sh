@@ -27,12 +27,12 @@ if [ -n "$missing" ]; then
     apt-get update -qq >/dev/null
     # shellcheck disable=SC2086
     apt-get install -y -qq --no-install-recommends $missing >/dev/null
-    # Where an init system runs, the packages just started their own daemons: the tests start
-    # fresh servers per test and need ports 5432/6379 free.
-    if command -v service >/dev/null 2>&1; then
-        service redis-server stop >/dev/null 2>&1 || true
-        service postgresql stop >/dev/null 2>&1 || true
-    fi
+fi
+# The packages' own daemons (started by the install, or at boot) must not hold the ports the
+# tests use: every test starts fresh servers, and the demo services listen on 5432 too.
+if command -v service >/dev/null 2>&1; then
+    service redis-server stop >/dev/null 2>&1 || true
+    service postgresql stop >/dev/null 2>&1 || true
 fi
 
 "$py" -m pip install -q --disable-pip-version-check \
