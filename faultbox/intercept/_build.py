@@ -4,8 +4,9 @@ Two artifacts, both named with a hash of their sources and build constants so an
 source never runs with a stale binary:
 
 * the launcher executable (``launcher.c``) — required for interception;
-* the ``_fastloop`` extension (``_fastloop.c``, ``fl_glob.c``, ``fl_paths.c``) — optional:
-  without it the supervisor runs its Python reference loop (slower, same decisions).
+* the ``_fastloop`` extension (``_fastloop.c``, ``fl_loop.c``, ``fl_rule.c``, ``fl_glob.c``,
+  ``fl_paths.c`` and their headers) — optional: without it the supervisor runs its Python
+  reference loop (slower, same decisions).
 """
 
 from __future__ import annotations
@@ -25,8 +26,10 @@ from faultbox.intercept.errors import InterceptUnavailable
 
 _HERE = Path(__file__).resolve().parent
 SOURCE = _HERE / "launcher.c"
-FASTLOOP_SOURCES = tuple(_HERE / n for n in ("_fastloop.c", "fl_glob.c", "fl_paths.c"))
-FASTLOOP_HEADERS = tuple(_HERE / n for n in ("fl_glob.h", "fl_paths.h"))
+FASTLOOP_SOURCES = tuple(
+    _HERE / n for n in ("_fastloop.c", "fl_loop.c", "fl_rule.c", "fl_glob.c", "fl_paths.c")
+)
+FASTLOOP_HEADERS = tuple(_HERE / n for n in ("fl_loop.h", "fl_rule.h", "fl_glob.h", "fl_paths.h"))
 PACKAGED_DIR = _HERE / "bin"
 CFLAGS = ["-O2", "-Wall", "-Wextra"]
 _lock = threading.Lock()

@@ -2,255 +2,28 @@
  *
  * Python (native.py) keeps the rules and the reference semantics; it compiles, per service
  * and syscall number, a plan (path kind + the ordered rules that can apply, with their
- * probability stream keys) and hands it here. Loop.run() then, without the GIL: waits on the
- * supervisor's epoll, RECVs, names the path (fl_paths.c), checks ID_VALID, decides (globs in
- * fl_glob.c, draws bit-identical to rules.draw), appends a record to a preallocated arena
- * that Python drains, and answers. It returns to Python only for what Python owns: events on
- * other fds (wake-up eventfd, pidfds, listener HUP/ERR), delays (the timer heap), a syscall
- * without a plan yet, a full record arena, and failures.
+ * probability stream keys) and hands it here. Loop.run() then, without the GIL (fl_loop.c):
+ * polls the listeners, RECVs, names the path (fl_paths.c), checks ID_VALID, decides (globs in
+ * fl_glob.c, draws bit-identical to rules.draw in fl_rule.c), appends a record to a
+ * preallocated arena that Python drains, and answers. It returns to Python only for what
+ * Python owns: events on other fds (wake-up eventfd, pidfds, listener HUP/ERR), delays (the
+ * timer heap), a syscall without a plan yet, a full record arena, and failures.
  *
- * It waits with poll(2) on the listeners and the fds Python watches (its wake-up eventfd,
- * the services' pidfds), not with epoll_wait: only a poll-style waiter receives the kernel's
- * SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP hand-off (wake on the current CPU), which takes ~4 µs
- * off every notification on these machines; epoll turns it into a mere hint. An epoll fd in
- * the poll set would cost another ~0.5 µs per wait (its ready list is scanned under a mutex),
- * so the few other fds are polled directly. */
+ * This file is the Python face of it: the Loop type's methods (run, set_plans, attach, watch,
+ * drain, ...), turning arena records into SyscallRecords, and the module. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <structmember.h>
-#include <errno.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "fl_glob.h"
+#include "fl_loop.h"
 #include "fl_paths.h"
-
-/* ---- kernel interface (own definitions: Debian 12's headers lack some) ------------------ */
-struct fl_notif {
-    uint64_t id;
-    uint32_t pid;
-    uint32_t flags;
-    int32_t nr;
-    uint32_t arch;
-    uint64_t ip;
-    uint64_t args[6];
-};
-struct fl_resp {
-    uint64_t id;
-    int64_t val;
-    int32_t error;
-    uint32_t flags;
-};
-_Static_assert(sizeof(struct fl_notif) == 80, "seccomp_notif layout");
-_Static_assert(sizeof(struct fl_resp) == 24, "seccomp_notif_resp layout");
-#define NOTIF_RECV 0xC0502100u
-#define NOTIF_SEND 0xC0182101u
-#define NOTIF_ID_VALID 0x40082102u
-#define FLAG_CONTINUE 1u
-
-/* ---- shared constants with decide.py / syscalls.py -------------------------------------- */
-enum { ACT_DENY = 1, ACT_DELAY = 2, ACT_TRACE = 3, ACT_ALLOW = 4 };
-enum { KIND_NONE = 0, KIND_FD = 1, KIND_PATH0 = 2, KIND_AT = 3, KIND_SOCKADDR = 4, KIND_AT2 = 5 };
-/* what run() hands back to Python */
-enum { EV_FD = 0, EV_DELAY = 1, EV_MISS = 2, EV_FAIL = 3, EV_FULL = 4 };
-
-#define NR_MAX 1024
-#define MAX_FDS 512 /* listeners + watched fds, polled together */
-#define MAX_EVENTS (MAX_FDS + 2)
-#define ARENA_BYTES (8u << 20)
-#define ARENA_RECORDS 65536 /* the Python path's _BUFFER_CAP */
-
-static uint64_t now_ns(clockid_t clock) {
-    struct timespec ts;
-    clock_gettime(clock, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-/* ==== Rule ================================================================================ */
-
-typedef struct {
-    int nr;
-    uint64_t n;
-} stream;
-
-typedef struct {
-    PyObject_HEAD
-    int id;
-    int action;
-    int neg_errno;
-    long long delay_ns;
-    double prob;
-    int has_glob;
-    fl_glob *glob;   /* the compiled program, or NULL when ... */
-    PyObject *match; /* ... Python matches (a regex the compiler did not support) */
-    int *ports;
-    size_t nports;
-    Py_buffer hits; /* array('q') of the rule set: hits[index] += 1 when the rule fires */
-    Py_ssize_t index;
-    stream *streams; /* per syscall number: draws taken so far (CompiledRule.streams) */
-    size_t nstreams, capstreams;
-} RuleObject;
-
-static void Rule_dealloc(RuleObject *self) {
-    fl_glob_free(self->glob);
-    Py_XDECREF(self->match);
-    free(self->ports);
-    free(self->streams);
-    if (self->hits.obj) PyBuffer_Release(&self->hits);
-    Py_TYPE(self)->tp_free((PyObject *)self);
-}
-
-static int parse_u32_tuple(PyObject *seq, uint32_t **out, size_t *n) {
-    PyObject *fast = PySequence_Fast(seq, "expected a sequence of ints");
-    if (!fast) return -1;
-    *n = (size_t)PySequence_Fast_GET_SIZE(fast);
-    *out = calloc(*n ? *n : 1, sizeof **out);
-    for (size_t i = 0; i < *n; i++) {
-        unsigned long v = PyLong_AsUnsignedLong(PySequence_Fast_GET_ITEM(fast, i));
-        (*out)[i] = (uint32_t)v;
-    }
-    Py_DECREF(fast);
-    return PyErr_Occurred() ? -1 : 0;
-}
-
-/* glob = (tokens, classes): tokens (type, arg, type, arg, ...); classes ((negate, lo, hi,
- * lo, hi, ...), ...) — built by native.glob_program. */
-static fl_glob *parse_glob(PyObject *spec) {
-    PyObject *tokens, *classes;
-    if (!PyArg_ParseTuple(spec, "OO", &tokens, &classes)) return NULL;
-    fl_glob *g = calloc(1, sizeof *g);
-    uint32_t *flat = NULL;
-    size_t nflat;
-    if (parse_u32_tuple(tokens, &flat, &nflat) < 0 || nflat % 2) goto bad;
-    g->ntokens = nflat / 2;
-    g->tokens = calloc(g->ntokens + 1, sizeof *g->tokens);
-    for (size_t i = 0; i < g->ntokens; i++) {
-        g->tokens[i].type = (uint8_t)flat[2 * i];
-        g->tokens[i].arg = flat[2 * i + 1];
-    }
-    free(flat);
-    flat = NULL;
-    Py_ssize_t nc = PySequence_Size(classes);
-    if (nc < 0) goto bad;
-    g->classes = calloc((size_t)nc + 1, sizeof *g->classes);
-    g->nclasses = (size_t)nc;
-    for (Py_ssize_t i = 0; i < nc; i++) {
-        PyObject *c = PySequence_GetItem(classes, i);
-        if (!c) goto bad;
-        int rc = parse_u32_tuple(c, &flat, &nflat);
-        Py_DECREF(c);
-        if (rc < 0 || nflat % 2 != 1) goto bad;
-        g->classes[i].negate = flat[0] != 0;
-        g->classes[i].nranges = nflat / 2;
-        g->classes[i].ranges = calloc(nflat, sizeof(uint32_t));
-        memcpy(g->classes[i].ranges, flat + 1, (nflat - 1) * sizeof(uint32_t));
-        free(flat);
-        flat = NULL;
-    }
-    for (size_t i = 0; i < g->ntokens; i++) { /* never trust indices blindly */
-        fl_token *t = &g->tokens[i];
-        int ok = t->type == FL_T_SKIP ? (t->arg >= 1 && i + t->arg <= g->ntokens)
-                                       : (t->type == FL_T_CHAR || t->type == FL_T_STAR) &&
-                                             t->arg < g->nclasses;
-        if (!ok) goto bad;
-    }
-    return g;
-bad:
-    free(flat);
-    fl_glob_free(g);
-    if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "malformed glob program");
-    return NULL;
-}
-
-static int Rule_init(RuleObject *self, PyObject *args, PyObject *kw) {
-    static char *names[] = {"id",   "action", "neg_errno", "delay_ns", "prob",
-                            "glob", "match",  "ports",     "hits",     "index", NULL};
-    PyObject *glob, *match, *ports, *hits;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "iiiLdOOOOn", names, &self->id, &self->action,
-                                     &self->neg_errno, &self->delay_ns, &self->prob, &glob,
-                                     &match, &ports, &hits, &self->index))
-        return -1;
-    if (glob != Py_None && !(self->glob = parse_glob(glob))) return -1;
-    if (match != Py_None) {
-        Py_INCREF(match);
-        self->match = match;
-    }
-    self->has_glob = self->glob || self->match;
-    uint32_t *p = NULL;
-    if (parse_u32_tuple(ports, &p, &self->nports) < 0) {
-        free(p);
-        return -1;
-    }
-    self->ports = (int *)p;
-    if (PyObject_GetBuffer(hits, &self->hits, PyBUF_WRITABLE | PyBUF_FORMAT) < 0) return -1;
-    if (self->hits.itemsize != 8 || self->index < 0 ||
-        self->index >= self->hits.len / self->hits.itemsize) {
-        PyErr_SetString(PyExc_ValueError, "hits must be an array('q') covering index");
-        return -1;
-    }
-    return 0;
-}
-
-static PyTypeObject RuleType = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "faultbox.intercept._fastloop.Rule",
-    .tp_basicsize = sizeof(RuleObject),
-    .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_new = PyType_GenericNew,
-    .tp_init = (initproc)Rule_init,
-    .tp_dealloc = (destructor)Rule_dealloc,
-    .tp_doc = "A rule prepared for the native loop (see native.py).",
-};
-
-/* rules.draw: splitmix64 of key + (n + 1) * golden; bit-identical double in [0, 1) */
-static double draw(uint64_t key, uint64_t n) {
-    uint64_t z = key + (n + 1) * 0x9E3779B97F4A7C15ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    return (double)(z >> 11) * (1.0 / 9007199254740992.0);
-}
-
-/* CompiledRule.fires: consume this rule's next draw for syscall nr */
-static int rule_fires(RuleObject *r, int nr, uint64_t key) {
-    stream *s = NULL;
-    for (size_t i = 0; i < r->nstreams; i++)
-        if (r->streams[i].nr == nr) s = &r->streams[i];
-    if (!s) {
-        if (r->nstreams == r->capstreams) {
-            size_t cap = r->capstreams ? 2 * r->capstreams : 4;
-            stream *grown = realloc(r->streams, cap * sizeof *grown);
-            if (!grown) return 0;
-            r->streams = grown;
-            r->capstreams = cap;
-        }
-        s = &r->streams[r->nstreams++];
-        s->nr = nr;
-        s->n = 0;
-    }
-    return draw(key, s->n++) < r->prob;
-}
-
-/* ==== plans, records ====================================================================== */
-
-typedef struct {
-    RuleObject *rule;
-    uint64_t key;
-} entry;
-
-typedef struct {
-    int kind;
-    size_t n;
-    entry e[];
-} plan;
-
-typedef struct {
-    plan *p[NR_MAX];
-} table;
+#include "fl_rule.h"
 
 static void plan_free(plan *p) { /* needs the GIL */
     if (!p) return;
@@ -263,60 +36,6 @@ static void table_free(table *t) { /* needs the GIL */
     for (int nr = 0; nr < NR_MAX; nr++) plan_free(t->p[nr]);
     free(t);
 }
-
-typedef struct {
-    uint64_t ts;
-    int32_t tid;
-    int32_t rule; /* Rule.id that fired, 0 = none (allow) */
-    uint16_t svc;
-    uint16_t nr;
-    uint16_t plen;
-    uint8_t system;
-    uint8_t pad;
-} rec;
-
-typedef struct {
-    char *buf;
-    size_t used, count;
-} arena;
-
-#define REC_MAX (sizeof(rec) + FL_PATH_MAX + 8)
-
-/* ==== Loop ================================================================================ */
-
-typedef struct {
-    int kind, fd, a;
-    uint64_t b, c;
-    const char *what;
-} event;
-
-typedef struct {
-    PyObject_HEAD
-    int notify_fd; /* eventfd written when the arena becomes non-empty (-1: never) */
-    int buffered;
-    pthread_mutex_t mu; /* tables, listeners, rule streams */
-    table **tables;
-    size_t ntables;
-    int pfd[MAX_FDS]; /* polled fds: a listener's service id, or -1 for a watched fd */
-    int psvc[MAX_FDS];
-    int npfd;
-    pthread_mutex_t rmu; /* the arenas */
-    pthread_mutex_t dmu; /* one drain at a time */
-    arena arenas[2];
-    int cur;
-    int signalled;
-    fl_resolver res;
-    PyObject *decode_sockaddr;
-    PyThreadState *ts; /* while run() has released the GIL */
-    int has_pending;   /* a notification received before its plan existed */
-    int pending_fd, pending_svc;
-    struct fl_notif pending;
-    unsigned long long notifications, dropped;
-    event evs[MAX_EVENTS + 1];
-    int nev;
-    char path[FL_PATH_MAX + 8];
-    uint32_t cps[FL_MAX_CODEPOINTS];
-} LoopObject;
 
 static int Loop_init(LoopObject *self, PyObject *args, PyObject *kw) {
     static char *names[] = {"notify_fd", "buffered", "decode_sockaddr", NULL};
@@ -349,273 +68,12 @@ static void Loop_dealloc(LoopObject *self) {
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-static void push(LoopObject *self, int kind, int fd, int a, uint64_t b, uint64_t c,
-                 const char *what) {
-    if (self->nev >= MAX_EVENTS) return; /* cannot happen: at most one event per polled fd */
-    event *e = &self->evs[self->nev++];
-    e->kind = kind, e->fd = fd, e->a = a, e->b = b, e->c = c, e->what = what;
-}
-
-static int arena_full(LoopObject *self) {
-    pthread_mutex_lock(&self->rmu);
-    arena *a = &self->arenas[self->cur];
-    int full = a->count >= ARENA_RECORDS || a->used + REC_MAX > ARENA_BYTES;
-    pthread_mutex_unlock(&self->rmu);
-    return full;
-}
-
-static void record(LoopObject *self, int svc, const struct fl_notif *n, int rule, int system,
-                   size_t plen) {
-    rec r = {now_ns(CLOCK_REALTIME), (int32_t)n->pid, rule, (uint16_t)svc, (uint16_t)n->nr,
-             (uint16_t)plen, (uint8_t)system, 0};
-    int wake = 0;
-    pthread_mutex_lock(&self->rmu);
-    arena *a = &self->arenas[self->cur];
-    memcpy(a->buf + a->used, &r, sizeof r);
-    memcpy(a->buf + a->used + sizeof r, self->path, plen);
-    a->used += (sizeof r + plen + 7) & ~(size_t)7;
-    a->count++;
-    if (!self->buffered && self->notify_fd >= 0 && !self->signalled) wake = self->signalled = 1;
-    pthread_mutex_unlock(&self->rmu);
-    if (wake) {
-        uint64_t one = 1;
-        ssize_t w = write(self->notify_fd, &one, sizeof one);
-        (void)w; /* an eventfd write only fails on overflow, and then a wake-up is pending */
-    }
-}
-
-/* Answer; 0 = done (or the task is gone), -1 = SEND failed (event pushed). */
-static int answer(LoopObject *self, int fd, uint64_t id, int neg_errno) {
-    struct fl_resp r = {id, 0, neg_errno, neg_errno ? 0 : FLAG_CONTINUE};
-    if (ioctl(fd, NOTIF_SEND, &r) == 0) return 0;
-    if (errno == ENOENT) { /* the task died meanwhile: nothing to answer */
-        self->dropped++;
-        return 0;
-    }
-    push(self, EV_FAIL, fd, errno, 0, 0, "SEND");
-    return -1;
-}
-
-/* Call back into Python (GIL re-acquired) for what C does not decode itself. */
-static size_t python_sockaddr(LoopObject *self, const unsigned char *raw, size_t n, int *port) {
-    size_t out = 0;
-    PyEval_RestoreThread(self->ts);
-    PyObject *res = PyObject_CallFunction(self->decode_sockaddr, "y#", raw, (Py_ssize_t)n);
-    PyObject *text;
-    if (res && PyArg_ParseTuple(res, "Ui", &text, port)) {
-        PyObject *b = PyUnicode_AsEncodedString(text, "utf-8", "surrogateescape");
-        if (b) {
-            out = (size_t)PyBytes_GET_SIZE(b);
-            if (out > FL_PATH_MAX) out = FL_PATH_MAX;
-            memcpy(self->path, PyBytes_AS_STRING(b), out);
-            Py_DECREF(b);
-        }
-    }
-    Py_XDECREF(res);
-    PyErr_Clear(); /* decode_sockaddr does not raise; if it did, the name is just "" */
-    self->ts = PyEval_SaveThread();
-    return out;
-}
-
-static int python_match(LoopObject *self, PyObject *match, size_t plen) {
-    PyEval_RestoreThread(self->ts);
-    PyObject *res = PyObject_CallFunction(match, "y#", self->path, (Py_ssize_t)plen);
-    int hit = res ? PyObject_IsTrue(res) : 0;
-    Py_XDECREF(res);
-    PyErr_Clear();
-    self->ts = PyEval_SaveThread();
-    return hit > 0;
-}
-
-static int resolve(LoopObject *self, int kind, const struct fl_notif *n, int *port) {
-    const uint64_t *a = n->args;
-    int tid = (int)n->pid;
-    switch (kind) {
-    case KIND_FD:
-        return (int)fl_fd_target(&self->res, tid, fl_fd_arg(a[0]), self->path);
-    case KIND_AT:
-        return (int)fl_at_path(&self->res, tid, a[0], a[1], self->path);
-    case KIND_PATH0:
-        return (int)fl_at_path(&self->res, tid, 0xFFFFFF9Cu, a[0], self->path);
-    case KIND_AT2:
-        return (int)fl_at_path(&self->res, tid, a[1], a[2], self->path);
-    case KIND_SOCKADDR: {
-        unsigned char raw[128];
-        size_t rawlen, outlen;
-        if (fl_sockaddr(tid, a[1], a[2], raw, &rawlen, self->path, &outlen, port))
-            return (int)outlen;
-        return (int)python_sockaddr(self, raw, rawlen, port);
-    }
-    }
-    return 0;
-}
-
-/* decide.evaluate: the first rule that applies and fires, or NULL (allow). */
-static RuleObject *evaluate(LoopObject *self, const plan *p, int nr, size_t plen, int port) {
-    int system = -1;
-    size_t ncp = 0;
-    int decoded = 0;
-    for (size_t i = 0; i < p->n; i++) {
-        RuleObject *r = p->e[i].rule;
-        if (r->has_glob) {
-            if (!plen) continue;
-            if (r->glob) {
-                if (!decoded) {
-                    ncp = fl_utf8_decode((const unsigned char *)self->path, plen, self->cps,
-                                         FL_MAX_CODEPOINTS);
-                    decoded = 1;
-                }
-                if (!fl_glob_matches(r->glob, self->cps, ncp)) continue;
-            } else if (!python_match(self, r->match, plen)) {
-                continue;
-            }
-        } else if (plen) {
-            if (system < 0) system = fl_is_system_path(self->path, plen);
-            if (system) continue;
-        }
-        if (r->nports) {
-            int in = 0;
-            for (size_t k = 0; k < r->nports && !in; k++) in = r->ports[k] == port;
-            if (!in) continue;
-        }
-        if (r->prob < 1.0 && !rule_fires(r, nr, p->e[i].key)) continue;
-        ((long long *)r->hits.buf)[r->index] += 1;
-        return r;
-    }
-    return NULL;
-}
-
-/* With mu held: everything after RECV for a notification whose plan exists. */
-static void process(LoopObject *self, int fd, int svc, const struct fl_notif *n, const plan *p) {
-    int port = -1;
-    size_t plen = 0;
-    if (p->kind) {
-        plen = (size_t)resolve(self, p->kind, n, &port);
-        /* the data is only trustworthy if the task was still waiting meanwhile */
-        if (ioctl(fd, NOTIF_ID_VALID, &n->id) != 0) {
-            if (errno == ENOENT)
-                self->dropped++;
-            else
-                push(self, EV_FAIL, fd, errno, 0, 0, "ID_VALID");
-            return;
-        }
-    }
-    RuleObject *r = p->n ? evaluate(self, p, n->nr, plen, port) : NULL;
-    int system = !r && plen && fl_is_system_path(self->path, plen);
-    /* the record goes in before the answer: once the target sees the result, a flush()
-     * delivers it */
-    record(self, svc, n, r ? r->id : 0, system, plen);
-    if (!r)
-        answer(self, fd, n->id, 0);
-    else if (r->action == ACT_DELAY)
-        push(self, EV_DELAY, fd, 0, n->id, now_ns(CLOCK_MONOTONIC) + (uint64_t)r->delay_ns,
-             NULL);
-    else
-        answer(self, fd, n->id, r->action == ACT_DENY ? r->neg_errno : 0);
-}
-
-static const plan *lookup(LoopObject *self, int svc, int nr) {
-    if (svc < 0 || (size_t)svc >= self->ntables || !self->tables[svc]) return NULL;
-    if (nr < 0 || nr >= NR_MAX) return NULL;
-    return self->tables[svc]->p[nr];
-}
-
-/* Process (or park as pending) one received notification. */
-static void dispatch(LoopObject *self, int fd, int svc, const struct fl_notif *n) {
-    pthread_mutex_lock(&self->mu);
-    const plan *p = lookup(self, svc, n->nr);
-    if (p) {
-        process(self, fd, svc, n, p);
-    } else { /* Python compiles the plan; the next run() processes it */
-        self->has_pending = 1;
-        self->pending_fd = fd;
-        self->pending_svc = svc;
-        self->pending = *n;
-        push(self, EV_MISS, fd, svc, (uint64_t)n->nr, 0, NULL);
-    }
-    pthread_mutex_unlock(&self->mu);
-}
-
-static void handle(LoopObject *self, int fd, int svc) {
-    struct fl_notif n;
-    memset(&n, 0, sizeof n); /* RECV needs a zeroed buffer */
-    if (ioctl(fd, NOTIF_RECV, &n) != 0) {
-        if (errno == ENOENT || errno == EINTR) /* the task died / was interrupted */
-            self->dropped++;
-        else
-            push(self, EV_FAIL, fd, errno, 0, 0, "RECV");
-        return;
-    }
-    self->notifications++;
-    dispatch(self, fd, svc, &n);
-}
-
-static int stop_batch(LoopObject *self) {
-    for (int i = 0; i < self->nev; i++) {
-        int k = self->evs[i].kind;
-        if (k == EV_MISS || k == EV_FAIL || k == EV_FULL) return 1;
-    }
-    return 0;
-}
-
-/* The loop proper (GIL released). Returns when self->evs holds something for Python or the
- * timeout passed. */
-static void run_loop(LoopObject *self, int timeout_ms) {
-    struct pollfd pfds[MAX_FDS];
-    int svcs[MAX_FDS];
-    uint64_t deadline = timeout_ms >= 0 ? now_ns(CLOCK_MONOTONIC) + timeout_ms * 1000000ull : 0;
-    if (self->has_pending) {
-        if (arena_full(self)) {
-            push(self, EV_FULL, -1, 0, 0, 0, NULL);
-            return;
-        }
-        self->has_pending = 0;
-        struct fl_notif n = self->pending;
-        dispatch(self, self->pending_fd, self->pending_svc, &n);
-        if (self->nev) return;
-    }
-    for (;;) {
-        /* the set changes while Python holds the loop, or before it wakes the loop up */
-        pthread_mutex_lock(&self->mu);
-        int npfd = self->npfd;
-        for (int i = 0; i < npfd; i++) {
-            pfds[i].fd = self->pfd[i], pfds[i].events = POLLIN;
-            svcs[i] = self->psvc[i];
-        }
-        pthread_mutex_unlock(&self->mu);
-        int wait = -1;
-        if (timeout_ms >= 0) {
-            uint64_t now = now_ns(CLOCK_MONOTONIC);
-            wait = now >= deadline ? 0 : (int)((deadline - now + 999999) / 1000000);
-        }
-        int k = poll(pfds, (nfds_t)npfd, wait);
-        if (k < 0) {
-            if (errno == EINTR) continue;
-            push(self, EV_FAIL, -1, errno, 0, 0, "poll");
-            return;
-        }
-        if (k == 0) return;
-        for (int i = 0; i < npfd && !stop_batch(self); i++) {
-            short re = pfds[i].revents;
-            if (!re) continue;
-            if (svcs[i] < 0 || !(re & POLLIN)) { /* watched fd; or a listener's HUP/ERR/NVAL */
-                push(self, EV_FD, pfds[i].fd, (int)(unsigned short)re, 0, 0, NULL);
-            } else if (arena_full(self)) { /* level-triggered: it comes back after a drain */
-                push(self, EV_FULL, -1, 0, 0, 0, NULL);
-            } else {
-                handle(self, pfds[i].fd, svcs[i]);
-            }
-        }
-        if (self->nev) return;
-    }
-}
-
 static PyObject *Loop_run(LoopObject *self, PyObject *args) {
     int timeout_ms;
     if (!PyArg_ParseTuple(args, "i", &timeout_ms)) return NULL;
     self->nev = 0;
     self->ts = PyEval_SaveThread();
-    run_loop(self, timeout_ms);
+    fl_run_loop(self, timeout_ms);
     PyEval_RestoreThread(self->ts);
     self->ts = NULL;
     PyObject *out = PyList_New(self->nev);
@@ -690,7 +148,7 @@ static PyObject *Loop_set_plans(LoopObject *self, PyObject *args) {
             PyObject *item = PySequence_GetItem(entries, i);
             PyObject *rule;
             unsigned long long k;
-            int ok = item && PyArg_ParseTuple(item, "O!K", &RuleType, &rule, &k);
+            int ok = item && PyArg_ParseTuple(item, "O!K", &fl_rule_type, &rule, &k);
             Py_XDECREF(item);
             if (!ok) goto bad;
             Py_INCREF(rule);
@@ -951,7 +409,7 @@ static PyObject *mod_glob_match(PyObject *Py_UNUSED(m), PyObject *args) {
     const char *path;
     Py_ssize_t n;
     if (!PyArg_ParseTuple(args, "Oy#", &spec, &path, &n)) return NULL;
-    fl_glob *g = parse_glob(spec);
+    fl_glob *g = fl_parse_glob(spec);
     if (!g) return NULL;
     uint32_t *cps = calloc(FL_MAX_CODEPOINTS, sizeof *cps);
     size_t ncp = fl_utf8_decode((const unsigned char *)path, (size_t)n, cps, FL_MAX_CODEPOINTS);
@@ -985,7 +443,7 @@ static PyObject *mod_normpath(PyObject *Py_UNUSED(m), PyObject *args) {
 static PyObject *mod_draw(PyObject *Py_UNUSED(m), PyObject *args) {
     unsigned long long key, n;
     if (!PyArg_ParseTuple(args, "KK", &key, &n)) return NULL;
-    return PyFloat_FromDouble(draw(key, n));
+    return PyFloat_FromDouble(fl_draw(key, n));
 }
 
 static PyMethodDef mod_methods[] = {
@@ -1002,12 +460,12 @@ static struct PyModuleDef moddef = {
 };
 
 PyMODINIT_FUNC PyInit__fastloop(void) {
-    if (PyType_Ready(&RuleType) < 0 || PyType_Ready(&LoopType) < 0) return NULL;
+    if (PyType_Ready(&fl_rule_type) < 0 || PyType_Ready(&LoopType) < 0) return NULL;
     PyObject *m = PyModule_Create(&moddef);
     if (!m) return NULL;
-    Py_INCREF(&RuleType);
+    Py_INCREF(&fl_rule_type);
     Py_INCREF(&LoopType);
-    if (PyModule_AddObject(m, "Rule", (PyObject *)&RuleType) < 0 ||
+    if (PyModule_AddObject(m, "Rule", (PyObject *)&fl_rule_type) < 0 ||
         PyModule_AddObject(m, "Loop", (PyObject *)&LoopType) < 0 ||
         PyModule_AddIntConstant(m, "NR_MAX", NR_MAX) < 0 ||
         PyModule_AddIntConstant(m, "EV_FD", EV_FD) < 0 ||

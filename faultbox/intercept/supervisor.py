@@ -172,7 +172,7 @@ class Supervisor:
                 self._listeners[att.listener] = att
                 set_sync_wakeup(att.listener)
                 if self._native is not None:
-                    # the native loop polls listeners itself (see _fastloop.c: why not epoll)
+                    # the native loop polls listeners itself (see fl_loop.c: why not epoll)
                     numbers = numbers_for(proc.notify, host_arch()) if host_arch() else []
                     self._native.attach(att.listener, att.rules, numbers)
                 else:
