@@ -233,28 +233,41 @@ class _Analyzer:
             self.notify[svc.name].update(syscalls)
 
     def _check_keywords(self, file: str, call: ast.CallExpression) -> None:
-        """Unknown keyword arguments of builtins and step methods are load errors."""
+        """Calls that cannot fit a builtin's signature, and unknown keyword arguments of step
+        methods, are load errors (even inside a test body that runs later)."""
         from ._builtin import _BUILTINS
 
         keywords = [a for a in call.args if isinstance(a, ast.KeywordArgument)]
-        if not keywords:
-            return
         fn = call.fn
         if isinstance(fn, ast.Identifier) and fn.name in _BUILTINS:
-            if self._is_builtin(file, fn, {fn.name}) is None:
-                return
-            accepted = _keyword_names(_BUILTINS[fn.name])
-            if accepted is None:
-                return
+            if self._is_builtin(file, fn, {fn.name}) is not None:
+                self._check_builtin_call(file, call, fn.name, _BUILTINS[fn.name], keywords)
+        elif isinstance(fn, ast.DotExpression) and keywords:
+            self._check_step_keywords(file, fn, keywords)
+
+    def _check_builtin_call(
+        self, file: str, call: ast.CallExpression, name: str, impl: Any, keywords: list
+    ) -> None:
+        import inspect
+
+        accepted = _keyword_names(impl)
+        if accepted is not None:
             for kw in keywords:
                 if kw.name.name not in accepted:
                     raise _error(
                         file, kw,
-                        f"{fn.name}(): unknown keyword argument {kw.name.name!r}"
+                        f"{name}(): unknown keyword argument {kw.name.name!r}"
                         f" (accepted: {', '.join(accepted) or 'none'})",
                     )  # fmt: skip
-        elif isinstance(fn, ast.DotExpression):
-            self._check_step_keywords(file, fn, keywords)
+        if any(isinstance(a, ast.StarArgument | ast.StarStarArgument) for a in call.args):
+            return  # the shape is only known at run time
+        n_positional = sum(isinstance(a, ast.PositionalArgument) for a in call.args)
+        try:
+            inspect.signature(impl).bind(
+                *([None] * n_positional), **{kw.name.name: None for kw in keywords}
+            )
+        except TypeError as exc:
+            raise _error(file, call, f"{name}(): {str(exc).replace(chr(39), '')}") from None
 
     def _check_step_keywords(self, file: str, fn: ast.DotExpression, keywords: list) -> None:
         from faultbox.runtime.steps import PROTOCOLS
