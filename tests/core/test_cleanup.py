@@ -82,7 +82,7 @@ def test_sigint_mid_test_stops_services_fast(tmp_path: Path, demo_bin: Path) -> 
     assert proc.returncode == 130, err
     assert "interrupted" in err
     assert "Traceback" not in err
-    assert elapsed < 1.5, f"Ctrl-C took {elapsed:.2f}s"
+    assert elapsed < 1.0, f"Ctrl-C took {elapsed:.2f}s"  # measured ~0.05 s
     _assert_released(marker, port)
 
 
