@@ -61,7 +61,7 @@ def format_trace_details(result: TestResult, *, verbose: bool = False) -> list[s
     """The body of a test block: syscall trace, rules, diagnostics, failure summary.
 
     Only syscall events whose decision is not an allow are listed, unless ``verbose``
-    (``--debug``), which lists every syscall event. The per-service summary is printed for
+    (``--verbose``), which lists every syscall event. The per-service summary is printed for
     failed tests only. Diagnostics come from ``result.diagnostics``, or are computed with
     :func:`diagnose` if the runner left that list empty.
     """

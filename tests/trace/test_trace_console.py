@@ -83,4 +83,4 @@ def test_computed_diagnostics_are_printed() -> None:
     assert any(
         ln.startswith("  WARNING: fault rule write=delay(100ms) on inventory") for ln in lines
     )
-    assert "    hint: run with --debug to see all intercepted syscalls" in lines
+    assert "    hint: run with --verbose to see all intercepted syscalls" in lines

@@ -146,3 +146,21 @@ def test_diagnose_uses_events_when_no_rules() -> None:
     assert codes(diags) == ["FAULT_NOT_FIRED"]
     assert diags[0].service == "orders"
     assert "pooled connection" in diags[0].suggestion
+
+
+def _partition_rule(service: str, hits: int) -> RuleReport:
+    return RuleReport(
+        kind="partition", service=service, key="connect", action="deny",
+        spec="deny(ECONNREFUSED)", filter=["connect"], label="partition api<->db", hits=hits,
+        errno="ECONNREFUSED",
+    )  # fmt: skip
+
+
+def test_a_partition_that_fired_one_way_is_not_reported_as_not_fired() -> None:
+    result = make_result(rules=[_partition_rule("api", 2), _partition_rule("db", 0)])
+    assert "FAULT_NOT_FIRED" not in codes(diagnose(result))
+
+
+def test_a_partition_that_never_fired_is_reported() -> None:
+    result = make_result(rules=[_partition_rule("api", 0), _partition_rule("db", 0)])
+    assert codes(diagnose(result)).count("FAULT_NOT_FIRED") == 2
