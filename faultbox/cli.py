@@ -21,12 +21,15 @@ def _die(message: str, code: int = 1) -> None:
 
 
 def _parse_timeout(text: str) -> float:
-    from faultbox.intercept import parse_duration
+    from faultbox.starlark_env.durations import duration_ns
 
     try:
-        return float(text) if text.replace(".", "", 1).isdigit() else parse_duration(text) / 1e9
+        seconds = float(text) if text.replace(".", "", 1).isdigit() else duration_ns(text) / 1e9
     except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
+        raise click.BadParameter(str(exc), param_hint="--timeout") from None
+    if seconds <= 0:
+        raise click.BadParameter("must be more than 0", param_hint="--timeout")
+    return seconds
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -104,6 +107,7 @@ def test_cmd(spec: str, test_name: str | None, seed: int | None, runs: int, time
     from faultbox.runtime import discovery
     from faultbox.runtime.runner import Interrupted, RunOptions, run_suite
     from faultbox.runtime.terminal import Reporter
+    from faultbox.starlark_env.errors import SpecError
     from faultbox.starlark_env.loader import SpecLoadError, load_spec
 
     timeout_s = _parse_timeout(timeout)
@@ -111,7 +115,10 @@ def test_cmd(spec: str, test_name: str | None, seed: int | None, runs: int, time
         loaded = load_spec(spec)
     except SpecLoadError as exc:
         _die(str(exc))
-    tests = discovery.discover(loaded)
+    try:
+        tests = discovery.discover(loaded)
+    except SpecError as exc:
+        _die(f"{spec}: {exc.message}")
     if not tests:
         _die(f"{spec}: no tests found (define test_* functions, scenario(), fault_scenario() "
              "or fault_matrix())")  # fmt: skip
@@ -121,9 +128,13 @@ def test_cmd(spec: str, test_name: str | None, seed: int | None, runs: int, time
             names = ", ".join(t.name for t in tests)
             _die(f"no test matches {test_name!r}; available: {names}")
         tests = selected
+    _check_output_paths(output, junit, shiviz, normalize)
     reporter = Reporter(verbose=verbose, show=show)
     reporter.matrix_cells = sum(1 for t in tests if t.matrix is not None)
-    opts = RunOptions(seed=seed, runs=runs, timeout_s=timeout_s, verbose=verbose)
+    opts = RunOptions(
+        seed=seed, runs=runs, timeout_s=timeout_s, verbose=verbose,
+        echo_to=sys.stderr if fmt == "json" else None,  # stdout carries only the JSON
+    )  # fmt: skip
     try:
         suite = run_suite(loaded, tests, opts, on_result=reporter.test_done)
     except Interrupted:
@@ -135,6 +146,20 @@ def test_cmd(spec: str, test_name: str | None, seed: int | None, runs: int, time
     _write_outputs(reported, output, fmt, junit, shiviz, normalize)
     reporter.suite_done(suite)
     sys.exit(0 if suite.failed == 0 else 2)
+
+
+def _check_output_paths(*paths: str | None) -> None:
+    """Refuse unwritable output files before running anything, not after the whole suite."""
+    import os
+
+    for path in paths:
+        if not path:
+            continue
+        parent = Path(path).resolve().parent
+        if not parent.is_dir():
+            _die(f"cannot write {path}: directory {parent} does not exist")
+        if not os.access(parent, os.W_OK) or (Path(path).exists() and not os.access(path, os.W_OK)):
+            _die(f"cannot write {path}: permission denied")
 
 
 def _write_outputs(suite, output, fmt, junit, shiviz, normalize) -> None:  # type: ignore[no-untyped-def]

@@ -151,7 +151,12 @@ class ServiceRules:
         plan = plans.get(nr)
         if plan is None:
             name = self._names.get(nr) or f"syscall_{nr}"
-            compiled = [c for h in self._sets for c in h.compiled if name in c.rule.syscalls]
+            # Newest rule set first (an inner fault()/allow() overrides an outer one and falls
+            # through to it when it does not fire); faults before traces, so a trace around a
+            # fault never hides it.
+            compiled = [
+                c for h in reversed(self._sets) for c in h.compiled if name in c.rule.syscalls
+            ]
             faults = [c for c in compiled if c.action != ACT_TRACE]
             traces = [c for c in compiled if c.action == ACT_TRACE]
             plan = plans[nr] = Plan(nr, name, tuple(faults + traces))

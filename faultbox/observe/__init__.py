@@ -35,8 +35,12 @@ def attach_sources(session: Any, svc: Any) -> tuple[list[Callable[[str, str], No
         if stream:
 
             def on_line(s: str, line: str, src: Any = source, want: str = stream) -> None:
-                if s == want:
+                if s != want:
+                    return
+                try:
                     src.on_line(session, svc.name, line)
+                except Exception as exc:  # the trace says so; the drain goes on
+                    session.log.emit("source_error", svc.name, {"source": want, "error": f"{exc}"})
 
             callbacks.append(on_line)
         else:

@@ -7,6 +7,7 @@ from typing import Any
 
 from faultbox.starlark_env import _interp
 from faultbox.starlark_env.composition import FaultScenarioDef
+from faultbox.starlark_env.errors import SpecError
 from faultbox.starlark_env.loader import LoadedSpec
 
 
@@ -28,7 +29,7 @@ class TestCase:
 
 
 def discover(spec: LoadedSpec) -> list[TestCase]:
-    """Every test of the spec, sorted by name."""
+    """Every test of the spec, sorted by name (two tests with one name: SpecError)."""
     tests: dict[str, TestCase] = {}
     for name, value in spec.module.globals.items():
         if name.startswith("test_") and _interp.is_callable(value):
@@ -40,6 +41,17 @@ def discover(spec: LoadedSpec) -> list[TestCase]:
             tests[name] = TestCase(name=name, kind="scenario", fn=sc.fn)
     for fs in reg.fault_scenarios:
         name = f"test_{fs.name}"
+        if name in tests:
+            what = "a matrix cell" if fs.matrix else f"fault_scenario({fs.name!r})"
+            other = tests[name]
+            clash = (
+                "another matrix cell"
+                if other.matrix
+                else "a fault_scenario"
+                if other.kind == "fault_scenario"
+                else f"the function {name}"
+            )
+            raise SpecError(f"{what} makes a test named {name}, and so does {clash}; rename one")
         tests[name] = TestCase(
             name=name, kind="fault_scenario", fault_scenario=fs, timeout_s=fs.timeout_s
         )

@@ -52,6 +52,9 @@ class MonitorSet:
             except EvalError as exc:
                 self.violations.append(f"monitor violation: {m.name}: {error_message(exc)}")
                 return
+            except Exception as exc:  # a crash inside a monitor must not let the test pass
+                self.violations.append(f"monitor violation: {m.name} crashed: {exc!r}")
+                return
 
     def close(self) -> None:
         if self._thread is not None:

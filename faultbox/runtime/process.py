@@ -99,7 +99,7 @@ class OutputCapture:
             time.sleep(0.001)
 
     def tail(self, n: int = 10) -> list[str]:
-        return [ln for ln in list(self.lines)[-n:]]
+        return list(self.lines)[-n:]
 
 
 class ServiceProcess:
@@ -138,7 +138,7 @@ class ServiceProcess:
 
     def start(self) -> None:
         """Launch the process (raises ServiceStartError with a clear message)."""
-        from faultbox.intercept import LaunchError, launch
+        from faultbox.intercept import InterceptUnavailable, LaunchError, launch
 
         out_r, out_w = os.pipe2(os.O_CLOEXEC)
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
@@ -152,7 +152,7 @@ class ServiceProcess:
                 stderr=err_w,
                 user=self.user or None,
             )
-        except LaunchError as exc:
+        except (LaunchError, InterceptUnavailable) as exc:
             for fd in (out_r, out_w, err_r, err_w):
                 os.close(fd)
             raise ServiceStartError(f'service "{self.name}" failed to start: {exc}') from None
@@ -205,14 +205,6 @@ class ServiceProcess:
                 return cap.tail(n)
         return []
 
-    def all_output(self) -> str:
-        parts = []
-        for stream in ("stdout", "stderr"):
-            cap = self.outputs.get(stream)
-            if cap is not None and cap.lines:
-                parts.append("\n".join(f"[{stream}] {ln}" for ln in cap.lines))
-        return "\n".join(parts)
-
     def stop(self, grace_s: float = 2.0) -> None:
         """SIGTERM the process group, SIGKILL after ``grace_s``; wait for output to drain."""
         if self.proc is None:
@@ -227,6 +219,7 @@ class ServiceProcess:
         self._signal_group(signal.SIGKILL)
         for cap in self.outputs.values():
             cap.close()
+        self.proc.close()  # the pidfd (the supervisor closes the listener it took)
 
     def kill(self) -> None:
         self.stopping = True
@@ -235,13 +228,3 @@ class ServiceProcess:
     def _signal_group(self, sig: int) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.proc.pid, sig)
-
-
-def wait_until(pred: Callable[[], bool], timeout_s: float, interval_s: float = 0.02) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        if pred():
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(interval_s)

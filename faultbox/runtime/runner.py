@@ -37,6 +37,7 @@ class RunOptions:
     runs: int = 1
     timeout_s: float = 60.0
     verbose: bool = False
+    echo_to: Any = None  # where --verbose echoes service output (None: stdout)
 
 
 @dataclass
@@ -121,9 +122,18 @@ def _failure(exc: BaseException) -> tuple[str, str, str]:
     return f"internal error: {type(exc).__name__}: {exc}", "error", ""
 
 
+def spec_wide_monitors(spec: LoadedSpec) -> list[Any]:
+    """Monitors created at the top level and attached to nothing: they watch every test."""
+    reg = spec.registry
+    attached = {id(m) for fa in reg.assumptions for m in fa.all_monitors()}
+    attached |= {id(m) for fs in reg.fault_scenarios for m in fs.monitors}
+    return [m for m in reg.monitors if id(m) not in attached]
+
+
 def run_test(spec: LoadedSpec, case: TestCase, seed: int, opts: RunOptions) -> TestResult:
     """Run one test once on fresh services and return its result."""
-    session = Session(spec, seed, echo_output=opts.verbose)
+    session = Session(spec, seed, echo_output=opts.verbose, echo_to=opts.echo_to)
+    session.add_monitors(spec_wide_monitors(spec))
     set_active_session(session)
     started = time.monotonic()
     reason = failure_type = location = ""

@@ -53,6 +53,8 @@ def rule_spec_text(rule: Any) -> str:
         return f"deny({rule.errno_name})"
     if rule.action == "delay":
         return f"delay({format_go_duration(rule.delay_ns)})"
+    if rule.action == "allow":
+        return "allow()"
     return "trace"
 
 
@@ -68,15 +70,18 @@ def _errno_slot(rule: Any) -> str:
 class Session:
     """Everything one test run owns; :meth:`teardown` releases all of it."""
 
-    def __init__(self, spec: LoadedSpec, seed: int, *, echo_output: bool = False) -> None:
+    def __init__(
+        self, spec: LoadedSpec, seed: int, *, echo_output: bool = False, echo_to: Any = None
+    ) -> None:
         self.spec = spec
         self.seed = seed
         self.echo_output = echo_output
+        self.echo_to = echo_to  # where --verbose echoes service output (stdout by default)
         self.log = EventLog()
         self.assertions = 0
         self.processes: dict[str, ServiceProcess] = {}
         self.supervisor: Any = None
-        self.failure: str | None = None  # set when the supervisor fails or a service crashes
+        self.failure: str | None = None  # set when the supervisor fails
         self.rule_reports: list[RuleReport] = []
         self._handles: dict[int, tuple[Service, str, list[RuleReport], Any]] = {}
         self._next_handle = 1
@@ -126,7 +131,10 @@ class Session:
         self.log.emit("service_started", svc.name, {"pid": str(proc.pid)})
         proc.exit_callbacks.append(lambda code, name=svc.name: self._on_exit(name, code))
         if proc.proc.listener_fd is not None:
-            self._supervisor().attach(svc.name, proc.proc)
+            try:
+                self._supervisor().attach(svc.name, proc.proc)
+            except RuntimeError as exc:  # the supervisor already failed or is stopping
+                raise ServiceStartError(f'service "{svc.name}" failed to start: {exc}') from None
         ports = [i.port for i in svc.interfaces.values()]
         wait_ready(proc, svc.healthcheck, ports)
         self.log.emit("service_ready", svc.name)
@@ -143,8 +151,9 @@ class Session:
     def _echo(self, service: str, line: str) -> None:
         import sys
 
-        sys.stdout.write(f"[{service}] {line}\n")
-        sys.stdout.flush()
+        out = self.echo_to or sys.stdout
+        out.write(f"[{service}] {line}\n")
+        out.flush()
 
     def _on_exit(self, name: str, code: int) -> None:
         proc = self.processes.get(name)
@@ -185,8 +194,12 @@ class Session:
 
     # ------------------------------------------------------------------ rules
 
-    def apply(self, svc: Service, kind: str, rules: list[Any]) -> int:
-        """Activate ``rules`` on ``svc`` (they stack with the active ones); return a handle."""
+    def apply(self, svc: Service, kind: str, rules: list[Any], *, origin: str = "") -> int:
+        """Activate ``rules`` on ``svc`` (they stack with the active ones); return a handle.
+
+        ``origin`` tags rules started imperatively (``fault_start``/``trace_start``) so that
+        ``fault_stop``/``trace_stop`` remove exactly those.
+        """
         notify = self.spec.registry.notify_sets.get(svc.name, set())
         for rule in rules:
             missing = [s for s in rule.syscalls if s not in notify]
@@ -224,7 +237,7 @@ class Session:
         with self._lock:
             handle = self._next_handle
             self._next_handle += 1
-            self._handles[handle] = (svc, kind, reports, sup_handle)
+            self._handles[handle] = (svc, kind, reports, sup_handle, origin)
             self.rule_reports.extend(reports)
         return handle
 
@@ -233,7 +246,7 @@ class Session:
             entry = self._handles.pop(handle, None)
         if entry is None:
             return
-        svc, kind, reports, sup_handle = entry
+        svc, kind, reports, sup_handle, _ = entry
         self._collect_hits(reports, sup_handle)
         if sup_handle is not None and self.supervisor is not None:
             self.supervisor.remove_rules(svc.name, sup_handle)
@@ -247,9 +260,14 @@ class Session:
         for rep, hits in zip(reports, self.supervisor.hits(sup_handle), strict=False):
             rep.hits = hits
 
-    def remove_kind(self, svc: Service, kind: str) -> None:
+    def remove_started(self, svc: Service, kind: str) -> None:
+        """Remove the rules of ``kind`` that ``fault_start``/``trace_start`` put on ``svc``."""
         with self._lock:
-            handles = [h for h, (s, k, _, _) in self._handles.items() if s is svc and k == kind]
+            handles = [
+                h
+                for h, (s, k, _, _, origin) in self._handles.items()
+                if s is svc and k == kind and origin == "start"
+            ]
         for h in handles:
             self.remove(h)
 
@@ -305,7 +323,7 @@ class Session:
         """Collect hit counts of rules still active at the end of the test."""
         with self._lock:
             entries = list(self._handles.values())
-        for _, _, reports, sup_handle in entries:
+        for _, _, reports, sup_handle, _ in entries:
             self._collect_hits(reports, sup_handle)
 
     def teardown(self) -> None:

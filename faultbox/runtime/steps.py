@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-from starlark import Dict
+from starlark import Dict, EvalError
 
 from faultbox.starlark_env.errors import SpecError
 from faultbox.starlark_env.values import InterfaceRef, Response
@@ -145,7 +145,11 @@ def _tcp_send(session: Any, iface: InterfaceRef, kwargs: dict[str, Any]) -> str:
                     break
                 buf += chunk
     except OSError as exc:
-        raise SpecError(f"tcp send failed: {iface.service.name}: {exc}") from None
+        raise EvalError(f"tcp send failed: {iface.service.name}: {exc}") from None
+    if not buf:
+        raise EvalError(
+            f"tcp send failed: {iface.service.name} closed the connection without answering"
+        )
     return buf.split(b"\n", 1)[0].decode("utf-8", "replace").rstrip("\r")
 
 

@@ -396,8 +396,23 @@ def _check_binaries(spec: LoadedSpec) -> None:
         raise SpecError(message)
 
 
+def _check_ports(spec: LoadedSpec) -> None:
+    """Two interfaces on one port would make the second service look ready when it is not."""
+    where = _service_positions(spec)
+    owners: dict[int, str] = {}
+    for svc in spec.registry.services.values():
+        for iface in svc.interfaces.values():
+            owner = owners.setdefault(iface.port, f"{svc.name}.{iface.name}")
+            if owner != f"{svc.name}.{iface.name}":
+                message = f"service({svc.name!r}): port {iface.port} is also used by {owner}"
+                if svc.name in where:
+                    raise _error(where[svc.name][0], where[svc.name][1], message)
+                raise SpecError(message)
+
+
 def analyze(spec: LoadedSpec) -> None:
     """Validate the spec statically and store each service's notify set in the registry."""
     _check_topology(spec)
+    _check_ports(spec)
     _check_binaries(spec)
     spec.registry.notify_sets = _Analyzer(spec).run()

@@ -100,6 +100,14 @@ def _function(value: Any, where: str, arg: str) -> Any:
     return value
 
 
+def _named_function(value: Any, where: str, arg: str) -> Any:
+    """A function whose name can name a test (``def``, not ``lambda``)."""
+    _function(value, where, arg)
+    if function_name(value) == "lambda":
+        raise SpecError(f"{where}: {arg} must be a def'd function (its name names the tests)")
+    return value
+
+
 def _assumption_list(value: Any, where: str) -> list[FaultAssumption]:
     if isinstance(value, FaultAssumption):
         return [value]
@@ -118,7 +126,7 @@ def _assumption_list(value: Any, where: str) -> list[FaultAssumption]:
 @builtin("scenario")
 def scenario(fn: Any) -> None:
     """Register a probe: it runs as ``test_<name>`` and can be composed with faults."""
-    _function(fn, "scenario()", "the argument")
+    _named_function(fn, "scenario()", "the argument")
     reg = current_registry()
     name = function_name(fn)
     if name in reg.scenarios and reg.scenarios[name].fn is not fn:
@@ -242,7 +250,7 @@ def fault_matrix(
     default_expect = default_expect if default_expect is not None else expect
     if not isinstance(scenarios, StarlarkList | list | tuple) or not scenarios:
         raise SpecError(f"{where}: scenarios= must be a non-empty list of functions")
-    scs = [_function(s, where, "scenarios= items") for s in scenarios]
+    scs = [_named_function(s, where, "scenarios= items") for s in scenarios]
     fas = _assumption_list(faults, where) if faults is not None else []
     if not fas:
         raise SpecError(f"{where}: faults= must be a non-empty list of fault_assumption(...)")
@@ -250,6 +258,8 @@ def fault_matrix(
         _function(default_expect, where, "default_expect=")
     cells = {(s, f) for s in scs for f in fas}
     override_map: dict[tuple[Any, Any], Any] = {}
+    if overrides is not None and not isinstance(overrides, Dict | dict):
+        raise SpecError(f"{where}: overrides= must be a dict {{(scenario, fault): expect_fn}}")
     if overrides is not None:
         for pair in _pair_list(overrides, where, "overrides="):
             if pair not in cells:

@@ -1,14 +1,24 @@
-"""Duration arguments as specs write them: Go-style strings ("500ms", "1.5s", "1m") or seconds."""
+"""Durations as specs and flags write them: Go-style strings ("500ms", "1.5s", "1m30s")."""
 
 from __future__ import annotations
 
 from .errors import SpecError
 
+EXAMPLES = '"100ms", "2s", "1m30s"'
+
+
+def duration_ns(text: str) -> int:
+    """Parse a non-negative Go-style duration into nanoseconds (ValueError otherwise)."""
+    from faultbox.intercept import parse_duration
+
+    ns = parse_duration(text.strip())
+    if ns < 0:
+        raise ValueError(f"duration {text!r} is negative")
+    return ns
+
 
 def duration_arg(value: object, builtin: str, arg: str) -> float:
     """A duration argument in seconds: a string like ``"10s"`` or a number of seconds."""
-    from faultbox.intercept import parse_duration
-
     if isinstance(value, bool):
         raise SpecError(f'{builtin}(): {arg} must be a duration like "10s", got bool')
     if isinstance(value, int | float):
@@ -17,7 +27,7 @@ def duration_arg(value: object, builtin: str, arg: str) -> float:
         return float(value)
     if isinstance(value, str):
         try:
-            return parse_duration(value) / 1e9
+            return duration_ns(value) / 1e9
         except ValueError as exc:
             raise SpecError(f"{builtin}(): {arg}: {exc}") from None
     raise SpecError(f'{builtin}(): {arg} must be a duration like "10s"')

@@ -15,9 +15,6 @@ from ._interp import call_starlark, is_callable
 from .errors import SpecError
 from .values import FaultRuleSpec, Service
 
-# Keywords of fault()/fault_assumption() that are not syscalls.
-_RESERVED = frozenset({"run", "target", "monitors", "faults", "description", "rules"})
-
 
 def parse_probability(value: Any, builtin_name: str) -> float:
     """``"50%"`` → 0.5, ``0.5`` → 0.5, ``"0.5"`` → 0.5; anything outside 0–100% is an error."""
@@ -56,15 +53,17 @@ def errno_value(name: Any, builtin_name: str = "deny") -> tuple[str, int]:
 
 
 def duration_value(text: Any, builtin_name: str = "delay") -> tuple[int, str]:
-    from faultbox.intercept import format_go_duration, parse_duration
+    from faultbox.intercept import format_go_duration
+
+    from .durations import EXAMPLES, duration_ns
 
     if not isinstance(text, str):
         raise SpecError(f'{builtin_name}(): duration must be a string like "100ms"')
     try:
-        ns = parse_duration(text)
+        ns = duration_ns(text)
     except ValueError:
         raise SpecError(
-            f'{builtin_name}(): invalid duration {text!r} (write e.g. "100ms", "2s", "1m30s")'
+            f"{builtin_name}(): invalid duration {text!r} (write e.g. {EXAMPLES})"
         ) from None
     return ns, format_go_duration(ns)
 
@@ -121,8 +120,6 @@ def build_rules(svc: Service, faults: dict[str, Any], builtin_name: str) -> list
                     f"{builtin_name}(): {key!r} is neither a syscall nor an op of "
                     f"service {svc.name!r}{ops}"
                 ) from None
-        if spec.action == "allow":
-            continue
         rules.append(
             Rule(
                 key=key,
@@ -224,13 +221,15 @@ def fault_start(target: Any, **faults: Any) -> None:
     svc = _service_arg(target, "fault_start")
     if not faults:
         raise SpecError('fault_start(): give at least one fault, e.g. write=deny("EIO")')
-    _session("fault_start").apply(svc, "fault", build_rules(svc, faults, "fault_start"))
+    _session("fault_start").apply(
+        svc, "fault", build_rules(svc, faults, "fault_start"), origin="start"
+    )
 
 
 @builtin("fault_stop")
 def fault_stop(target: Any) -> None:
-    """Remove every fault started on the service with fault_start()."""
-    _session("fault_stop").remove_kind(_service_arg(target, "fault_stop"), "fault")
+    """Remove the faults started on the service with fault_start() (not those of fault())."""
+    _session("fault_stop").remove_started(_service_arg(target, "fault_stop"), "fault")
 
 
 @builtin("trace")
@@ -250,12 +249,14 @@ def trace(target: Any, syscalls: Any = None, run: Any = None) -> Any:
 @builtin("trace_start")
 def trace_start(target: Any, syscalls: Any = None) -> None:
     svc = _service_arg(target, "trace_start")
-    _session("trace_start").apply(svc, "trace", trace_rules(svc, syscalls, "trace_start"))
+    _session("trace_start").apply(
+        svc, "trace", trace_rules(svc, syscalls, "trace_start"), origin="start"
+    )
 
 
 @builtin("trace_stop")
 def trace_stop(target: Any) -> None:
-    _session("trace_stop").remove_kind(_service_arg(target, "trace_stop"), "trace")
+    _session("trace_stop").remove_started(_service_arg(target, "trace_stop"), "trace")
 
 
 def partition_rules(a: Service, b: Service) -> list[tuple[Service, list[Any]]]:

@@ -8,7 +8,6 @@ from typing import Any
 from starlark import Dict, StarlarkList
 
 from ._builtin import builtin, type_name, want
-from ._interp import current_thread
 from .durations import duration_arg
 from .errors import SpecError
 from .registry import current_registry
@@ -46,15 +45,8 @@ def _str_dict(value: Any, builtin_name: str, arg: str) -> dict[str, str]:
     return out
 
 
-def _call_site() -> str:
-    thread = current_thread()
-    if thread is None or not thread.frames:
-        return ""
-    return ""
-
-
 @builtin("interface")
-def interface(name: str, protocol: str, port: int, spec: str = "") -> InterfaceDecl:
+def interface(name: str, protocol: str, port: int) -> InterfaceDecl:
     """Declare an endpoint: ``interface("main", "tcp", 5432)``."""
     want(name, str, "interface", "name", "a string")
     want(protocol, str, "interface", "protocol", "a string")
@@ -67,7 +59,7 @@ def interface(name: str, protocol: str, port: int, spec: str = "") -> InterfaceD
         )
     if not 0 < port < 65536:
         raise SpecError(f"interface(): port {port} is out of range 1-65535")
-    return InterfaceDecl(name=name, protocol=protocol, port=port, spec=spec)
+    return InterfaceDecl(name=name, protocol=protocol, port=port)
 
 
 def _parse_hostport(target: str, builtin_name: str) -> tuple[str, int, str]:
@@ -161,6 +153,15 @@ def service(
     want(image, str, "service", "image", "a string")
     want(user, str, "service", "user", "a string")
     want(workdir, str, "service", "workdir", "a string")
+    if user:
+        import pwd
+
+        try:
+            pwd.getpwnam(user)
+        except KeyError:
+            raise SpecError(
+                f"service({name!r}): user {user!r} does not exist on this machine"
+            ) from None
     if build:
         raise SpecError(f"service({name!r}): build= is not supported; build the binary first")
     if sum(bool(x) for x in (binary, image)) != 1:
@@ -176,9 +177,7 @@ def service(
     for decl in decls:
         if decl.name in svc.interfaces:
             raise SpecError(f"service({name!r}): interface {decl.name!r} declared twice")
-        svc.interfaces[decl.name] = InterfaceRef(
-            svc, decl.name, decl.protocol, decl.port, decl.spec
-        )
+        svc.interfaces[decl.name] = InterfaceRef(svc, decl.name, decl.protocol, decl.port)
     if depends_on is not None:
         reg = current_registry()
         if not isinstance(depends_on, StarlarkList | list | tuple):

@@ -51,7 +51,6 @@ class InterfaceDecl(HostValue):
     name: str
     protocol: str
     port: int
-    spec: str = ""
 
     _starlark_type = "interface"
 
@@ -171,7 +170,6 @@ class InterfaceRef(HostValue):
     name: str
     protocol: str
     port: int
-    spec: str = ""
 
     _starlark_type = "interface_ref"
 

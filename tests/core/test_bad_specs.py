@@ -31,8 +31,20 @@ def test_bad_spec_is_refused_with_location(spec: Path) -> None:
     rel = spec.relative_to(REPO).as_posix()
     proc = run_faultbox("test", rel, timeout=60)
     assert proc.returncode == 1, proc.stderr
-    assert "Traceback" not in proc.stderr
+    assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr
     first = proc.stderr.strip().splitlines()[0]
     assert first.startswith(f"error: {rel}:{line}: "), first
     assert expect in first, first
     assert proc.stdout == ""
+
+
+def test_two_tests_with_one_name_are_refused(tmp_path: Path) -> None:
+    spec = tmp_path / "spec.star"
+    spec.write_text(
+        "def x():\n    pass\ndef test_x():\n    pass\nfault_scenario('x', scenario=x)\n"
+    )
+    proc = run_faultbox("test", str(spec))
+    assert proc.returncode == 1
+    assert "fault_scenario('x') makes a test named test_x, and so does the function test_x" in (
+        proc.stderr
+    )

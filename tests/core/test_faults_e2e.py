@@ -111,3 +111,61 @@ def test_show_fail_reports_only_failures(tmp_path: Path, demo_bin: Path) -> None
     assert "test_good" not in proc.stderr
     assert "1 passed, 1 failed" in proc.stderr
     assert [t["name"] for t in json.loads(out.read_text())["tests"]] == ["test_bad"]
+
+
+def _db_spec(tmp_path: Path, demo_bin: Path, body: str) -> Path:
+    port = free_port()
+    spec = tmp_path / "spec.star"
+    spec.write_text(
+        textwrap.dedent(
+            f"""
+            db = service("db", "{demo_bin}/mock-db", interface("main", "tcp", {port}),
+                env = {{"PORT": "{port}"}}, healthcheck = tcp("localhost:{port}"))
+            """
+        )
+        + textwrap.dedent(body)
+    )
+    return spec
+
+
+def test_fault_stop_removes_only_fault_start_rules(tmp_path: Path, demo_bin: Path) -> None:
+    spec = _db_spec(
+        tmp_path,
+        demo_bin,
+        """
+        def test_scoped():
+            fault_start(db, connect=deny("ECONNREFUSED"))
+            def body():
+                fault_stop(db)  # ends the fault_start rule, not this fault()
+                db.send(data="PING")
+            fault(db, write=deny("EIO"), run=body)
+
+        def test_allow_overrides_an_outer_deny():
+            def inner():
+                assert_eq(db.send(data="PING"), "PONG")
+            def outer():
+                fault(db, write=allow(), run=inner)
+            fault(db, write=deny("EIO"), run=outer)
+        """,
+    )
+    proc = run_faultbox("test", str(spec))
+    # The reply write is still denied inside fault(): the server closes without answering.
+    assert "--- FAIL: test_scoped" in proc.stderr, proc.stderr
+    assert "tcp send failed: db closed the connection without answering" in proc.stderr
+    assert "--- PASS: test_allow_overrides_an_outer_deny" in proc.stderr, proc.stderr
+
+
+def test_format_json_with_verbose_keeps_stdout_json(tmp_path: Path, demo_bin: Path) -> None:
+    spec = _db_spec(tmp_path, demo_bin, "def test_ok():\n    db.send(data='PING')\n")
+    proc = run_faultbox("test", str(spec), "--format", "json", "-v")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["pass"] == 1
+    assert "[db] " in proc.stderr  # the service's output went to stderr
+
+
+def test_unwritable_output_is_refused_before_running(tmp_path: Path, demo_bin: Path) -> None:
+    spec = _db_spec(tmp_path, demo_bin, "def test_ok():\n    pass\n")
+    proc = run_faultbox("test", str(spec), "--output", str(tmp_path / "missing" / "x.json"))
+    assert proc.returncode == 1
+    assert "directory" in proc.stderr and "does not exist" in proc.stderr
+    assert "--- PASS" not in proc.stderr

@@ -64,7 +64,6 @@ def test_monitor_created_in_a_test_watches_the_rest_of_it(tmp_path: Path, demo_b
         tmp_path,
         demo_bin,
         """
-        seen = []
 
         def test_counts_writes():
             counted = {"n": 0}
@@ -90,3 +89,28 @@ def test_monitor_created_in_a_test_watches_the_rest_of_it(tmp_path: Path, demo_b
     assert "reason: monitor violation: no_writes: unexpected write on " in proc.stderr
     assert "--- PASS: test_counts_writes" in proc.stderr, proc.stderr
     assert proc.returncode == 2
+
+
+def test_top_level_monitor_watches_every_test(tmp_path: Path, demo_bin: Path) -> None:
+    spec = _spec(
+        tmp_path,
+        demo_bin,
+        """
+        def no_db_writes(event):
+            fail("db wrote to " + event.path)
+
+        # Writes to sockets only: db's own startup log line (a pipe) is not a reply.
+        monitor(no_db_writes, service="db", syscall="write", path="socket:*")
+
+        def test_quiet():
+            assert_eq(api.get(path="/health").status, 200)
+
+        def test_writes():
+            api.post(path="/data/k", body="v")
+        """,
+    )
+    proc = run_faultbox("test", str(spec))
+    assert proc.returncode == 2, proc.stderr
+    assert "--- PASS: test_quiet" in proc.stderr
+    assert "--- FAIL: test_writes" in proc.stderr
+    assert "reason: monitor violation: no_db_writes: db wrote to " in proc.stderr
