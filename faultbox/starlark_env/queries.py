@@ -78,6 +78,45 @@ def _filters(builtin_name: str, filters: dict[str, Any]) -> dict[str, str]:
     return out
 
 
+# Fields every syscall event may carry, plus the structural keys: a filter key that is almost
+# one of these (``decison=``) and that no recorded event has is a typo, not a field.
+STANDARD_KEYS = ("service", "type", "syscall", "path", "decision", "label", "op", "pid",
+                 "latency_ms", "exit_code", "target", "method")  # fmt: skip
+EVENT_TYPES = ("syscall", "stdout", "stderr", "wal", "topic", "poll", "service_started",
+               "service_ready", "service_exited", "fault_applied", "fault_removed",
+               "trace_applied", "trace_removed", "partition_applied", "partition_removed",
+               "step_send", "step_recv", "source_error")  # fmt: skip
+
+
+def _check_filters(builtin_name: str, flt: dict[str, str], events: list[Event]) -> None:
+    """Refuse misspelled filter keys and event types, which would make assert_never vacuous."""
+    import difflib
+
+    def known_field(key: str) -> bool:
+        return any(key in ev.fields for ev in events)
+
+    for key in flt:
+        if key in STANDARD_KEYS or known_field(key):
+            continue
+        close = difflib.get_close_matches(key, STANDARD_KEYS, n=1, cutoff=0.75)
+        if close:
+            raise SpecError(
+                f"{builtin_name}(): unknown filter {key}= (did you mean {close[0]}=?); "
+                "no recorded event has this field"
+            )
+    kind = flt.get("type")
+    is_pattern = kind is not None and any(c in kind for c in "*?[")
+    if (
+        kind
+        and not is_pattern
+        and kind not in EVENT_TYPES
+        and all(ev.type != kind for ev in events)
+    ):
+        close = difflib.get_close_matches(kind, EVENT_TYPES, n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise SpecError(f"{builtin_name}(): unknown event type {kind!r}{hint}")
+
+
 def _where(builtin_name: str, fn: Any) -> Any:
     if fn is None:
         return None
@@ -104,6 +143,7 @@ def events(where: Any = None, **filters: Any) -> Any:
     flt = _filters("events", filters)
     pred = _where("events", where)
     evs = _session("events", trace_assertion=False).log.snapshot()
+    _check_filters("events", flt, evs)
     from starlark import StarlarkList
 
     return StarlarkList([EventValue(e) for e in query.select(evs, flt, pred)])
@@ -115,6 +155,7 @@ def assert_eventually(where: Any = None, **filters: Any) -> None:
     flt = _filters("assert_eventually", filters)
     pred = _where("assert_eventually", where)
     evs = _session("assert_eventually").log.snapshot()
+    _check_filters("assert_eventually", flt, evs)
     if query.first_match(evs, flt, pred) is None:
         raise AssertionFailure(query.eventually_failure(flt, pred is not None, evs, where=pred))
 
@@ -127,6 +168,7 @@ def assert_never(where: Any = None, **filters: Any) -> None:
     if not flt and pred is None:
         raise SpecError("assert_never(): give at least one filter or where=")
     evs = _session("assert_never").log.snapshot()
+    _check_filters("assert_never", flt, evs)
     hit = query.first_match(evs, flt, pred)
     if hit is not None:
         raise AssertionFailure(query.never_failure(hit, pred is not None))
@@ -145,6 +187,8 @@ def assert_before(first: Any = None, then: Any = None) -> None:
         raise SpecError("assert_before(): first= and then= are both required")
     f1, f2 = _dict_filters(first, "first"), _dict_filters(then, "then")
     evs = _session("assert_before").log.snapshot()
+    _check_filters("assert_before", f1, evs)
+    _check_filters("assert_before", f2, evs)
     message = query.check_before(evs, f1, f2)
     if message is not None:
         raise AssertionFailure(message)
