@@ -45,8 +45,18 @@ def _details(star_file: str, r: TestResult) -> str:
     return "\n".join(lines)
 
 
+# Failures of the harness rather than of the system under test: JUnit <error>, as pytest
+# reports errors in setup. Assertions, monitors and timeouts are <failure>s.
+ERROR_TYPES = frozenset({"service_start", "error"})
+
+
+def _kind(r: TestResult) -> str:
+    return "error" if (r.failure_type or classify_failure(r.reason)) in ERROR_TYPES else "failure"
+
+
 def build_junit(suite: SuiteResult, *, timestamp: _dt.datetime | None = None) -> ET.Element:
     """The ``<testsuites>`` element for a suite."""
+    kinds = Counter(_kind(r) for r in suite.results if not r.passed)
     classname = Path(suite.star_file).stem if suite.star_file else "faultbox"
     dup = Counter(r.name for r in suite.results)
     ts = (timestamp or _dt.datetime.now().astimezone()).isoformat(timespec="seconds")
@@ -56,8 +66,8 @@ def build_junit(suite: SuiteResult, *, timestamp: _dt.datetime | None = None) ->
         "testsuite",
         {
             "name": "faultbox",
-            "errors": "0",
-            "failures": str(suite.failed),
+            "errors": str(kinds["error"]),
+            "failures": str(kinds["failure"]),
             "skipped": "0",
             "tests": str(len(suite.results)),
             "time": _seconds(suite.duration_ms),
@@ -84,7 +94,7 @@ def build_junit(suite: SuiteResult, *, timestamp: _dt.datetime | None = None) ->
             first_line = (r.reason or "test failed").splitlines()[0]
             failure = ET.SubElement(
                 case,
-                "failure",
+                _kind(r),
                 {
                     "message": _clean(first_line),
                     "type": r.failure_type or classify_failure(r.reason),

@@ -15,6 +15,7 @@ def test_junit_shape(suite: SuiteResult, tmp_path: Path) -> None:
             "test_m",
             False,
             reason="bad \x01 char\nsecond line",
+            failure_type="assertion",
             matrix=("order_flow", "db_down"),
             service_output={"db": "oops\x07"},
         )
@@ -56,3 +57,20 @@ def test_repeated_runs_get_distinct_names() -> None:
     names = [c.get("name") for c in root.iter("testcase")]
     assert names == ["test_x[run 0]", "test_x[run 1]", "test_x[run 2]"]
     assert {c.get("classname") for c in root.iter("testcase")} == {"spec"}
+
+
+def test_harness_failures_are_junit_errors(suite: SuiteResult) -> None:
+    suite.results.append(
+        make_result(
+            "test_start",
+            False,
+            reason='failed to start services: service "db" exited with code 3 before it was ready',
+            failure_type="service_start",
+        )
+    )
+    root = ET.fromstring(junit_xml(suite).split("\n", 1)[1])
+    (ts,) = root.findall("testsuite")
+    assert (ts.get("failures"), ts.get("errors")) == ("1", "1")
+    start = [c for c in ts.findall("testcase") if c.get("name") == "test_start"][0]
+    assert start.find("failure") is None
+    assert start.find("error").get("type") == "service_start"
