@@ -1,7 +1,6 @@
 """Which test session is running now (builtins such as fault() and assert_* need it).
 
-Tests run one at a time, so a process-wide slot is enough; parallel() callables of one test
-share its session.
+Tests run one at a time, so a process-wide slot is enough.
 """
 
 from __future__ import annotations
@@ -13,6 +12,16 @@ _ACTIVE: list[Any] = []
 
 def active_session() -> Any | None:
     return _ACTIVE[-1] if _ACTIVE else None
+
+
+def require_session(builtin_name: str) -> Any:
+    """The running test's session, or a SpecError naming the builtin that needs one."""
+    from faultbox.starlark_env.errors import SpecError
+
+    session = active_session()
+    if session is None:
+        raise SpecError(f"{builtin_name}() can only be used while a test runs")
+    return session
 
 
 def set_active_session(session: Any | None) -> None:

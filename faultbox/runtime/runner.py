@@ -164,7 +164,7 @@ def run_test(spec: LoadedSpec, case: TestCase, seed: int, opts: RunOptions) -> T
         duration_ms=int((time.monotonic() - started) * 1000), reason=reason,
         failure_type=failure_type, events=events, rules=list(session.rule_reports),
         matrix=case.matrix, assertions=session.assertions,
-        trace_assertions=getattr(session, "trace_assertions", 0),
+        trace_assertions=session.trace_assertions,
     )  # fmt: skip
     result.location = location
     if value is not None:

@@ -78,7 +78,8 @@ class Session:
         self.echo_output = echo_output
         self.echo_to = echo_to  # where --verbose echoes service output (stdout by default)
         self.log = EventLog()
-        self.assertions = 0
+        self.assertions = 0  # assertion builtins called by the test body
+        self.trace_assertions = 0  # of those: assert_eventually / assert_never / assert_before
         self.processes: dict[str, ServiceProcess] = {}
         self.supervisor: Any = None
         self.failure: str | None = None  # set when the supervisor fails

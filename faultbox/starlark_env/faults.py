@@ -185,12 +185,9 @@ def _run_arg(run: Any, builtin_name: str) -> Any:
 
 
 def _session(builtin_name: str) -> Any:
-    from faultbox.runtime.context import active_session
+    from faultbox.runtime.context import require_session
 
-    session = active_session()
-    if session is None:
-        raise SpecError(f"{builtin_name}() can only be used while a test runs")
-    return session
+    return require_session(builtin_name)
 
 
 @builtin("fault")

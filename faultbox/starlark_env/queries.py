@@ -126,14 +126,12 @@ def _where(builtin_name: str, fn: Any) -> Any:
 
 
 def _session(builtin_name: str, trace_assertion: bool = True) -> Any:
-    from faultbox.runtime.context import active_session
+    from faultbox.runtime.context import require_session
 
-    session = active_session()
-    if session is None:
-        raise SpecError(f"{builtin_name}() can only be used while a test runs")
+    session = require_session(builtin_name)
     if trace_assertion:
         session.assertions += 1
-        session.trace_assertions = getattr(session, "trace_assertions", 0) + 1
+        session.trace_assertions += 1
     return session
 
 

@@ -30,7 +30,7 @@ class SpecRegistry:
     fault_scenarios: list[Any] = field(default_factory=list)
     matrices: list[Any] = field(default_factory=list)
     monitors: list[Any] = field(default_factory=list)  # spec-wide monitors
-    # Filled by notify.analyze(): the syscalls each service's seccomp filter must notify.
+    # Filled by analysis.analyze(): the syscalls each service's seccomp filter must notify.
     notify_sets: dict[str, set[str]] = field(default_factory=dict)
 
     @property
