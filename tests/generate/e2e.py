@@ -24,17 +24,6 @@ SEEDS = next(
 CH10_TOPOLOGY = (EXAMPLES / "ch10" / "scenario-test.star").read_text(encoding="utf-8")
 
 
-def build_demo(bin_dir: Path) -> Path:
-    """Build the demo services into ``bin_dir`` (``python demo/build.py --bin DIR``)."""
-    subprocess.run(
-        [sys.executable, str(REPO / "demo" / "build.py"), "--bin", str(bin_dir)],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return bin_dir
-
-
 def workdir(tmp: Path, bin_dir: Path | None, *examples: str) -> Path:
     """``tmp`` with ``bin`` → the demo binaries and copies of ``examples/<chapter>/<file>``."""
     if bin_dir is not None and not (tmp / "bin").exists():
@@ -72,9 +61,9 @@ def seed_block(seed_file: str, first_line: str, stop: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def demo_bins(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo services, built once per session into a temporary directory."""
-    return build_demo(tmp_path_factory.mktemp("demo") / "bin")
+def demo_bins(demo_bin: Path) -> Path:
+    """The demo services (built once per session by tests/conftest.py's ``demo_bin``)."""
+    return demo_bin
 
 
 @pytest.fixture
