@@ -143,12 +143,9 @@ def monitor(fn: Any, **filters: Any) -> MonitorDef:
             "the first argument is the function called for every matching event"
         )
     _function(fn, "monitor()", "the first argument")
-    clean: dict[str, str] = {}
-    for key, value in filters.items():
-        if not isinstance(value, str | int):
-            raise SpecError(f"monitor(): filter {key}= must be a string, got {type_name(value)}")
-        clean[key] = str(value)
-    m = MonitorDef(fn=fn, filters=clean, name=function_name(fn))
+    from .queries import query_filters
+
+    m = MonitorDef(fn=fn, filters=query_filters("monitor", filters), name=function_name(fn))
     from faultbox.runtime.context import active_session
 
     session = active_session()

@@ -67,7 +67,8 @@ def _data(ev: Event) -> Any:
     return to_value(dict(ev.fields))
 
 
-def _filters(builtin_name: str, filters: dict[str, Any]) -> dict[str, str]:
+def query_filters(builtin_name: str, filters: dict[str, Any]) -> dict[str, str]:
+    """Keyword filters of a query or monitor as strings (a bool or list is a SpecError)."""
     out = {}
     for key, value in filters.items():
         if isinstance(value, bool) or not isinstance(value, str | int):
@@ -138,7 +139,7 @@ def _session(builtin_name: str, trace_assertion: bool = True) -> Any:
 @builtin("events")
 def events(where: Any = None, **filters: Any) -> Any:
     """The recorded events that match every filter (and ``where``), in order."""
-    flt = _filters("events", filters)
+    flt = query_filters("events", filters)
     pred = _where("events", where)
     evs = _session("events", trace_assertion=False).log.snapshot()
     _check_filters("events", flt, evs)
@@ -150,7 +151,7 @@ def events(where: Any = None, **filters: Any) -> Any:
 @builtin("assert_eventually")
 def assert_eventually(where: Any = None, **filters: Any) -> None:
     """Fail unless at least one recorded event matches."""
-    flt = _filters("assert_eventually", filters)
+    flt = query_filters("assert_eventually", filters)
     pred = _where("assert_eventually", where)
     evs = _session("assert_eventually").log.snapshot()
     _check_filters("assert_eventually", flt, evs)
@@ -161,7 +162,7 @@ def assert_eventually(where: Any = None, **filters: Any) -> None:
 @builtin("assert_never")
 def assert_never(where: Any = None, **filters: Any) -> None:
     """Fail if any recorded event matches."""
-    flt = _filters("assert_never", filters)
+    flt = query_filters("assert_never", filters)
     pred = _where("assert_never", where)
     if not flt and pred is None:
         raise SpecError("assert_never(): give at least one filter or where=")
@@ -175,7 +176,7 @@ def assert_never(where: Any = None, **filters: Any) -> None:
 def _dict_filters(value: Any, arg: str) -> dict[str, str]:
     if not isinstance(value, Dict | dict):
         raise SpecError(f'assert_before(): {arg}= must be a dict like {{"syscall": "write"}}')
-    return _filters("assert_before", {str(k): v for k, v in value.items()})
+    return query_filters("assert_before", {str(k): v for k, v in value.items()})
 
 
 @builtin("assert_before")
