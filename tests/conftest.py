@@ -44,3 +44,27 @@ def run_faultbox(
         timeout=timeout,
         env=full_env,
     )
+
+
+def write_demo_spec(
+    path: Path, demo_bin: Path, body: str, *, api: bool = False
+) -> tuple[Path, int, int | None]:
+    """Write a spec declaring mock-db as ``db`` (and mock-api as ``api``, using it) on free
+    ports, followed by ``body`` (dedented). Returns (path, db port, api port or None)."""
+    import textwrap
+
+    db_port = free_port()
+    text = (
+        f'db = service("db", "{demo_bin}/mock-db", interface("main", "tcp", {db_port}),\n'
+        f'    env = {{"PORT": "{db_port}"}}, healthcheck = tcp("localhost:{db_port}"))\n'
+    )
+    api_port = None
+    if api:
+        api_port = free_port()
+        text += (
+            f'api = service("api", "{demo_bin}/mock-api", interface("public", "http", {api_port}),\n'
+            f'    env = {{"PORT": "{api_port}", "DB_ADDR": db.main.addr}}, depends_on = [db],\n'
+            f'    healthcheck = http("localhost:{api_port}/health"))\n'
+        )
+    path.write_text(text + textwrap.dedent(body))
+    return path, db_port, api_port

@@ -6,7 +6,7 @@ import json
 import textwrap
 from pathlib import Path
 
-from tests.conftest import free_port, run_faultbox
+from tests.conftest import free_port, run_faultbox, write_demo_spec
 
 
 def test_partition_refuses_connects_both_ways_and_only_while_it_lasts(
@@ -61,25 +61,18 @@ def _decisions(tmp_path: Path, spec: Path, seed: str, name: str) -> list[str]:
 
 
 def test_probability_decisions_are_reproducible_by_seed(tmp_path: Path, demo_bin: Path) -> None:
-    db_port, api_port = free_port(), free_port()
-    spec = tmp_path / "spec.star"
-    spec.write_text(
-        textwrap.dedent(
-            f"""
-            db = service("db", "{demo_bin}/mock-db", interface("main", "tcp", {db_port}),
-                env = {{"PORT": "{db_port}"}}, healthcheck = tcp("localhost:{db_port}"))
-            api = service("api", "{demo_bin}/mock-api", interface("http", "http", {api_port}),
-                env = {{"PORT": "{api_port}", "DB_ADDR": db.main.addr}}, depends_on = [db],
-                healthcheck = http("localhost:{api_port}/health"))
-
-            def test_flaky_disk():
-                def body():
-                    return [api.get(path="/data/k%d" % i).status for i in range(30)]
-                statuses = fault(db, write=deny("EIO", probability="50%"), run=body)
-                assert_true(404 in statuses, "some requests got through")
-                assert_true(500 in statuses, "some requests hit the fault")
-            """
-        )
+    spec, _, _ = write_demo_spec(
+        tmp_path / "spec.star",
+        demo_bin,
+        """
+        def test_flaky_disk():
+            def body():
+                return [api.get(path="/data/k%d" % i).status for i in range(30)]
+            statuses = fault(db, write=deny("EIO", probability="50%"), run=body)
+            assert_true(404 in statuses, "some requests got through")
+            assert_true(500 in statuses, "some requests hit the fault")
+        """,
+        api=True,
     )
     first = _decisions(tmp_path, spec, "3", "a")
     again = _decisions(tmp_path, spec, "3", "b")
@@ -90,19 +83,15 @@ def test_probability_decisions_are_reproducible_by_seed(tmp_path: Path, demo_bin
 
 
 def test_show_fail_reports_only_failures(tmp_path: Path, demo_bin: Path) -> None:
-    port = free_port()
-    spec = tmp_path / "spec.star"
-    spec.write_text(
-        textwrap.dedent(
-            f"""
-            db = service("db", "{demo_bin}/mock-db", interface("main", "tcp", {port}),
-                env = {{"PORT": "{port}"}}, healthcheck = tcp("localhost:{port}"))
-            def test_good():
-                assert_eq(db.send(data="PING"), "PONG")
-            def test_bad():
-                assert_eq(db.send(data="PING"), "nope")
-            """
-        )
+    spec = _db_spec(
+        tmp_path,
+        demo_bin,
+        """
+        def test_good():
+            assert_eq(db.send(data="PING"), "PONG")
+        def test_bad():
+            assert_eq(db.send(data="PING"), "nope")
+        """,
     )
     out = tmp_path / "trace.json"
     proc = run_faultbox("test", str(spec), "--show", "fail", "--output", str(out))
@@ -114,18 +103,7 @@ def test_show_fail_reports_only_failures(tmp_path: Path, demo_bin: Path) -> None
 
 
 def _db_spec(tmp_path: Path, demo_bin: Path, body: str) -> Path:
-    port = free_port()
-    spec = tmp_path / "spec.star"
-    spec.write_text(
-        textwrap.dedent(
-            f"""
-            db = service("db", "{demo_bin}/mock-db", interface("main", "tcp", {port}),
-                env = {{"PORT": "{port}"}}, healthcheck = tcp("localhost:{port}"))
-            """
-        )
-        + textwrap.dedent(body)
-    )
-    return spec
+    return write_demo_spec(tmp_path / "spec.star", demo_bin, body)[0]
 
 
 def test_fault_stop_removes_only_fault_start_rules(tmp_path: Path, demo_bin: Path) -> None:

@@ -2,28 +2,13 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
-from tests.conftest import free_port, run_faultbox
+from tests.conftest import run_faultbox, write_demo_spec
 
 
 def _spec(tmp_path: Path, demo_bin: Path, body: str) -> Path:
-    port, api_port = free_port(), free_port()
-    spec = tmp_path / "spec.star"
-    spec.write_text(
-        textwrap.dedent(
-            f"""
-            db = service("db", "{demo_bin}/mock-db", interface("main", "tcp", {port}),
-                env = {{"PORT": "{port}"}}, healthcheck = tcp("localhost:{port}"))
-            api = service("api", "{demo_bin}/mock-api", interface("public", "http", {api_port}),
-                env = {{"PORT": "{api_port}", "DB_ADDR": db.main.addr}}, depends_on = [db],
-                healthcheck = http("localhost:{api_port}/health"))
-            """
-        )
-        + textwrap.dedent(body)
-    )
-    return spec
+    return write_demo_spec(tmp_path / "spec.star", demo_bin, body, api=True)[0]
 
 
 def test_monitor_on_assumption_fails_the_scenario(tmp_path: Path, demo_bin: Path) -> None:

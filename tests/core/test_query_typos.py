@@ -2,32 +2,27 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
-from tests.conftest import free_port, run_faultbox
+from tests.conftest import run_faultbox, write_demo_spec
 
 
 def test_misspelled_filters_fail_with_a_suggestion(tmp_path: Path, demo_bin: Path) -> None:
-    port = free_port()
-    spec = tmp_path / "spec.star"
-    spec.write_text(
-        textwrap.dedent(
-            f"""
-            db = service("db", "{demo_bin}/mock-db", interface("main", "tcp", {port}),
-                env = {{"PORT": "{port}"}}, healthcheck = tcp("localhost:{port}"))
-            def test_typo_key():
-                def body():
-                    db.send(data="PING")
-                    assert_never(service="db", decison="deny*")
-                trace(db, syscalls=["write"], run=body)
-            def test_typo_type():
-                assert_never(type="syscal")
-            def test_field_of_decoded_logs():
-                assert_never(type="stdout", level="ERROR")
-                assert_eventually(type="stdout", op="startup")
-            """
-        )
+    spec, _, _ = write_demo_spec(
+        tmp_path / "spec.star",
+        demo_bin,
+        """
+        def test_typo_key():
+            def body():
+                db.send(data="PING")
+                assert_never(service="db", decison="deny*")
+            trace(db, syscalls=["write"], run=body)
+        def test_typo_type():
+            assert_never(type="syscal")
+        def test_field_of_decoded_logs():
+            assert_never(type="stdout", level="ERROR")
+            assert_eventually(type="stdout", op="startup")
+        """,
     )
     proc = run_faultbox("test", str(spec))
     err = proc.stderr

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port, run_faultbox
+from tests.conftest import free_port, run_faultbox, write_demo_spec
 
 
 def write(path: Path, text: str) -> Path:
@@ -29,19 +29,8 @@ def script(path: Path, body: str) -> str:
 def db_spec(tmp_path: Path, demo_bin: Path):
     """A spec with one mock-db on a free port, plus the given test functions."""
 
-    def make(tests: str, *, port: int | None = None) -> tuple[Path, int]:
-        port = port or free_port()
-        topology = textwrap.dedent(
-            f"""
-            db = service("db", "{demo_bin}/mock-db",
-                interface("main", "tcp", {port}),
-                env = {{"PORT": "{port}"}},
-                healthcheck = tcp("localhost:{port}"),
-            )
-            """
-        ).lstrip()
-        spec = tmp_path / "spec.star"
-        spec.write_text(topology + textwrap.dedent(tests))
+    def make(tests: str) -> tuple[Path, int]:
+        spec, port, _ = write_demo_spec(tmp_path / "spec.star", demo_bin, tests)
         return spec, port
 
     return make
