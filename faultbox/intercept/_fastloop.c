@@ -208,6 +208,7 @@ static PyObject *set_fd(LoopObject *self, int fd, int svc) {
     } else if (svc != -2) {
         full = 1;
     }
+    __atomic_store_n(&self->pgen, self->pgen + 1, __ATOMIC_RELAXED); /* fl_run_loop re-reads */
     pthread_mutex_unlock(&self->mu);
     Py_END_ALLOW_THREADS
     if (full) return PyErr_Format(PyExc_RuntimeError, "more than %d polled fds", MAX_FDS);
@@ -289,6 +290,7 @@ static PyObject *Loop_drain(LoopObject *self, PyObject *args) {
     a = &self->arenas[self->cur];
     self->cur ^= 1;
     self->signalled = 0;
+    __atomic_store_n(&self->full, 0, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&self->rmu);
     Py_END_ALLOW_THREADS
     PyObject *out = PyList_New((Py_ssize_t)a->count);

@@ -103,14 +103,18 @@ typedef struct {
     int pfd[MAX_FDS]; /* polled fds: a listener's service id, or -1 for a watched fd */
     int psvc[MAX_FDS];
     int npfd;
+    unsigned pgen, seen_gen; /* pgen: bumped (under mu) on every change of the set */
     pthread_mutex_t rmu; /* the arenas */
     pthread_mutex_t dmu; /* one drain at a time */
     arena arenas[2];
     int cur;
     int signalled;
+    int full; /* the current arena is full (set by record(), cleared by a drain's swap) */
     fl_resolver res;
     PyObject *decode_sockaddr;
     PyThreadState *ts; /* while run() has released the GIL */
+    int hot;           /* notifications keep coming: poll the listeners alone (fl_loop.c) */
+    uint64_t last_full; /* CLOCK_MONOTONIC ns of the last poll of the full set */
     int has_pending;   /* a notification received before its plan existed */
     int pending_fd, pending_svc;
     struct fl_notif pending;

@@ -62,13 +62,14 @@ static size_t readlink_at(int dirfd, const char *name, char *out) {
 
 size_t fl_fd_target(fl_resolver *r, int tid, int fd, char *out) {
     if (fd < 0) return 0;
-    char name[16];
-    snprintf(name, sizeof name, "%d", fd);
-    size_t n = readlink_at(fd_dir(r, tid), name, out);
+    char name[16], *d = name + sizeof name; /* "%d" without snprintf: once per notification */
+    *--d = '\0';
+    do *--d = (char)('0' + fd % 10); while (fd /= 10);
+    size_t n = readlink_at(fd_dir(r, tid), d, out);
     if (n) return n;
     /* the fd may really be closed, or the cached dirfd belongs to a dead task: retry fresh */
     forget(r, tid);
-    n = readlink_at(fd_dir(r, tid), name, out);
+    n = readlink_at(fd_dir(r, tid), d, out);
     if (!n) forget(r, tid);
     return n;
 }
