@@ -51,6 +51,7 @@ from faultbox.intercept.ioctl import (
 from faultbox.intercept.launch import LaunchedProcess
 from faultbox.intercept.native import NativeEngine, want_native
 from faultbox.intercept.paths import PathResolver, is_system_path
+from faultbox.intercept.periodic import PeriodicFlush
 from faultbox.intercept.records import SyscallRecord
 from faultbox.intercept.rules import Rule
 from faultbox.intercept.syscalls import host_arch, names_by_number, numbers_for
@@ -97,9 +98,11 @@ class Supervisor:
         *,
         buffered: bool = False,
         backend: str | None = None,
+        flush_every_s: float | None = None,
     ) -> None:
         """``backend``: "native", "python" or None (``$FAULTBOX_SUPERVISOR``, else native if
-        it could be built — with a RuntimeWarning when it could not)."""
+        it could be built — with a RuntimeWarning when it could not). ``flush_every_s`` (with
+        ``buffered``): deliver records at that interval from a helper thread."""
         self.seed = seed
         self.on_failure = on_failure
         self.failure: str | None = None
@@ -138,6 +141,9 @@ class Supervisor:
                 target=self._deliver_loop, name="faultbox-records", daemon=True
             )
             self._delivery.start()
+        self._flusher = (
+            PeriodicFlush(self.flush, flush_every_s) if buffered and flush_every_s else None
+        )
 
     @property
     def backend(self) -> str:
@@ -227,6 +233,8 @@ class Supervisor:
         self._thread.join(timeout)
         if self._thread.is_alive():
             self._fail(f"supervisor thread did not stop within {timeout}s")
+        if self._flusher is not None:
+            self._flusher.stop()
         self.flush()
 
     @property
@@ -450,10 +458,21 @@ class Supervisor:
             try:
                 while records:
                     sink(records.popleft())
-            except BaseException:
+            except BaseException as e:
+                # Wherever delivery runs (the flush thread, a reader, the delivery thread), a
+                # sink that raises is a supervisor crash: the failure policy applies.
                 self._sink_broken = True
-                raise
+                self._crash(f"supervisor loop crashed: {type(e).__name__}: {e}")
+                return count - len(records)
             return count
+
+    def _crash(self, reason: str) -> None:
+        """Apply the failure policy and make the loop stop."""
+        self._fail(reason)
+        with self._lock:
+            self._stopping = True
+            if self._wake >= 0:
+                os.eventfd_write(self._wake, 1)
 
     def _append_record(self, rec: SyscallRecord) -> None:
         """Queue a record made in Python, after every record the native loop made before."""
@@ -478,15 +497,7 @@ class Supervisor:
                 return
             quiet = 0
             while not self._stopping and quiet < 3:
-                try:
-                    delivered = self._deliver()
-                except BaseException as e:
-                    self._fail(f"supervisor loop crashed: {type(e).__name__}: {e}")
-                    with self._lock:
-                        self._stopping = True
-                        if self._wake >= 0:
-                            os.eventfd_write(self._wake, 1)
-                    return
+                delivered = self._deliver()  # a raising sink triggers the failure policy
                 quiet = 0 if delivered else quiet + 1
                 time.sleep(_DELIVERY_BATCH_S)
             if self._stopping:

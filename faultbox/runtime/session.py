@@ -168,10 +168,14 @@ class Session:
     def _supervisor(self) -> Any:
         if self.supervisor is None:
             from faultbox.intercept import Supervisor
+            from faultbox.intercept.periodic import FLUSH_EVERY_S
 
+            # Buffered with a periodic flush: the hot path only records into the loop's buffer;
+            # readers flush before looking, monitors see events within FLUSH_EVERY_S.
             self.supervisor = Supervisor(
-                self._on_syscall, self.seed, on_failure=self._on_supervisor_failure
-            )
+                self._on_syscall, self.seed, on_failure=self._on_supervisor_failure,
+                buffered=True, flush_every_s=FLUSH_EVERY_S,
+            )  # fmt: skip
             self.log.add_drain(self.supervisor.flush)
         return self.supervisor
 
@@ -253,6 +257,8 @@ class Session:
             self.supervisor.remove_rules(svc.name, sup_handle)
         if kind != "partition":
             self.log.emit("trace_removed" if kind == "trace" else "fault_removed", svc.name)
+        # When a fault()/trace() scope ends, monitors have seen every event of that scope.
+        self.log.sync()
 
     def _collect_hits(self, reports: list[RuleReport], sup_handle: Any) -> None:
         if sup_handle is None or self.supervisor is None:
