@@ -138,7 +138,7 @@ class Session:
                 raise ServiceStartError(f'service "{svc.name}" failed to start: {exc}') from None
         ports = [i.port for i in svc.interfaces.values()]
         wait_ready(proc, svc.healthcheck, ports)
-        self.log.emit("service_ready", svc.name)
+        self.log.emit_ordered("service_ready", svc.name)
         for source in self_started:
             source.start(self, svc)
             self.sources.append(source)
@@ -163,7 +163,7 @@ class Session:
         fields = {"exit_code": str(code), "expected": "false"}
         if code < 0:
             fields["signal"] = signal.Signals(-code).name if -code in _SIGNALS else str(-code)
-        self.log.emit("service_exited", name, fields)
+        self.log.emit_ordered("service_exited", name, fields)
 
     def _supervisor(self) -> Any:
         if self.supervisor is None:
@@ -176,7 +176,7 @@ class Session:
                 self._on_syscall, self.seed, on_failure=self._on_supervisor_failure,
                 buffered=True, flush_every_s=FLUSH_EVERY_S,
             )  # fmt: skip
-            self.log.add_drain(self.supervisor.flush)
+            self.log.add_drain(self.supervisor.flush, orders_own_events=True)
         return self.supervisor
 
     def _on_syscall(self, rec: Any) -> None:
@@ -238,7 +238,7 @@ class Session:
             fields[rep.key] = text
         event = "trace_applied" if kind == "trace" else "fault_applied"
         if kind != "partition":
-            self.log.emit(event, svc.name, fields)
+            self.log.emit_ordered(event, svc.name, fields)
         with self._lock:
             handle = self._next_handle
             self._next_handle += 1
@@ -256,7 +256,7 @@ class Session:
         if sup_handle is not None and self.supervisor is not None:
             self.supervisor.remove_rules(svc.name, sup_handle)
         if kind != "partition":
-            self.log.emit("trace_removed" if kind == "trace" else "fault_removed", svc.name)
+            self.log.emit_ordered("trace_removed" if kind == "trace" else "fault_removed", svc.name)
         # When a fault()/trace() scope ends, monitors have seen every event of that scope.
         self.log.sync()
 
@@ -284,13 +284,13 @@ class Session:
     ) -> Iterator[None]:
         between = f"{a.name},{b.name}"
         handles = [self.apply(svc, "partition", r) for svc, r in rules]
-        self.log.emit("partition_applied", "", {"between": between})
+        self.log.emit_ordered("partition_applied", "", {"between": between})
         try:
             yield
         finally:
             for h in handles:
                 self.remove(h)
-            self.log.emit("partition_removed", "", {"between": between})
+            self.log.emit_ordered("partition_removed", "", {"between": between})
 
     @contextlib.contextmanager
     def assumptions(self, assumptions: list[Any]) -> Iterator[None]:

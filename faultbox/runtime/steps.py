@@ -64,9 +64,11 @@ def run_step(
     log = session.log
     fields = {"target": target, "method": method, "interface": iface.name,
               "protocol": iface.protocol}  # fmt: skip
+    log.catch_up()  # the target's earlier syscalls are sequenced (and clocked) before the send
     log.merge_clock(target, "test")
     log.emit("step_send", "test", fields)
     result = handler(session, iface, kwargs)
+    log.catch_up()  # what the target did to answer precedes the receive, in order and clock
     log.merge_clock("test", target)
     recv = {"target": target, "method": method}
     if isinstance(result, Response):

@@ -74,6 +74,7 @@ class EventLog:
         self._queue: queue.SimpleQueue[Event | threading.Event | None] | None = None
         self._dispatcher: threading.Thread | None = None
         self._drains: list[Callable[[], None]] = []
+        self._ordering_drains: list[Callable[[], None]] = []
         self.subscriber_errors: list[BaseException] = []
 
     # ------------------------------------------------------------------ producers
@@ -109,6 +110,24 @@ class EventLog:
             q.put(ev)
         return ev
 
+    def emit_ordered(
+        self, type: str, service: str = "", fields: dict[str, str] | None = None
+    ) -> Event:
+        """Emit an event of faultbox's own (readiness, a fault applied, a step) after every
+        record a buffered producer made before this call.
+
+        The supervisor buffers syscall records and delivers them later; without this, a
+        syscall made before a service was ready could be sequenced after ``service_ready``
+        and the normalized trace would change from run to run.
+        """
+        self.catch_up()
+        return self.emit(type, service, fields)
+
+    def catch_up(self) -> None:
+        """Sequence every record the ordering producers (the supervisor) hold so far."""
+        for fn in list(self._ordering_drains):
+            fn()
+
     def merge_clock(self, local: str, remote: str) -> None:
         """Fold ``remote``'s clock into ``local``'s (element-wise max, no tick)."""
         with self._lock:
@@ -133,16 +152,23 @@ class EventLog:
 
     # ------------------------------------------------------------------ readers
 
-    def add_drain(self, fn: Callable[[], None]) -> None:
+    def add_drain(self, fn: Callable[[], None], *, orders_own_events: bool = False) -> None:
         """Register a function that flushes buffered producers (supervisor, sources).
 
         Called before every :meth:`snapshot` so readers see everything already recorded.
+        With ``orders_own_events`` it also runs before :meth:`emit_ordered`: use it for a
+        producer whose records must precede the faultbox events that follow them (it must
+        be cheap, and must not call :meth:`emit_ordered` itself).
         """
         self._drains.append(fn)
+        if orders_own_events:
+            self._ordering_drains.append(fn)
 
     def remove_drain(self, fn: Callable[[], None]) -> None:
         if fn in self._drains:
             self._drains.remove(fn)
+        if fn in self._ordering_drains:
+            self._ordering_drains.remove(fn)
 
     def flush(self) -> None:
         """Run every registered drain function."""

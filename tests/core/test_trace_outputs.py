@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -115,3 +117,29 @@ def test_format_json_prints_only_json_on_stdout(built: Path) -> None:
     doc = json.loads(proc.stdout)
     assert doc["tests"][0]["name"] == "test_happy_path"
     assert "1 passed, 0 failed" in proc.stderr
+
+
+def test_own_events_follow_the_syscalls_buffered_before_them(built: Path, tmp_path: Path) -> None:
+    """With records delivered only when someone asks (a 60 s periodic flush), readiness,
+    fault and step events still come after every syscall made before them."""
+    out = tmp_path / "slow-flush.norm"
+    code = (
+        "import sys, faultbox.intercept.periodic as p; p.FLUSH_EVERY_S = 60.0; "
+        "from faultbox.cli import main; sys.argv[0] = 'faultbox'; main()"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "test", CH4, "--test", "wal_written", "--normalize", str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    lines = out.read_text().splitlines()
+    inventory = lines[lines.index("--- inventory ---") + 1 : lines.index("--- orders ---")]
+    ready = inventory.index("service_ready")
+    assert inventory[0] == "service_started"
+    # The interpreter's start-up (its own files, the demo's modules) all happened before
+    # the port answered, so all of it is listed before service_ready ...
+    assert any("inventory-svc" in ln for ln in inventory[1:ready]), inventory
+    # ... and nothing happens between readiness and the fault but the fault itself.
+    assert inventory[ready + 1] == "fault_applied", inventory
+    assert "write delay(100ms) /tmp/inventory.wal" in inventory[ready + 2 : -1]
+    assert inventory[-1] == "fault_removed"
