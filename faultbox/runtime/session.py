@@ -215,7 +215,6 @@ class Session:
                     "faultbox decides what to intercept before services start, from the spec; "
                     f"name the service directly, e.g. fault({svc.name}, {rule.key}=...)"
                 )
-        sup_handle = self._supervisor().add_rules(svc.name, rules) if rules else None
         reports = [
             RuleReport(
                 kind=kind,
@@ -238,7 +237,10 @@ class Session:
             fields[rep.key] = text
         event = "trace_applied" if kind == "trace" else "fault_applied"
         if kind != "partition":
+            # Before the rules go in: every record sequenced ahead of the event was decided
+            # without them (one made in between is merely allowed after it).
             self.log.emit_ordered(event, svc.name, fields)
+        sup_handle = self._supervisor().add_rules(svc.name, rules) if rules else None
         with self._lock:
             handle = self._next_handle
             self._next_handle += 1
@@ -283,8 +285,8 @@ class Session:
         self, a: Service, b: Service, rules: list[tuple[Service, list[Any]]]
     ) -> Iterator[None]:
         between = f"{a.name},{b.name}"
+        self.log.emit_ordered("partition_applied", "", {"between": between})  # as apply()
         handles = [self.apply(svc, "partition", r) for svc, r in rules]
-        self.log.emit_ordered("partition_applied", "", {"between": between})
         try:
             yield
         finally:
