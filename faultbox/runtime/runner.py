@@ -19,7 +19,7 @@ from faultbox.starlark_env.errors import (
     error_message,
 )
 from faultbox.starlark_env.loader import LoadedSpec
-from faultbox.trace.diagnostics import diagnose
+from faultbox.trace.diagnostics import diagnose, left_behind_diagnostic
 from faultbox.trace.results import SuiteResult, TestResult
 
 from .context import set_active_session
@@ -177,6 +177,8 @@ def run_test(spec: LoadedSpec, case: TestCase, seed: int, opts: RunOptions) -> T
             name: "\n".join(proc.recent_output(10)) for name, proc in session.processes.items()
         }
     result.diagnostics = diagnose(result)
+    if session.left_behind:
+        result.diagnostics.append(left_behind_diagnostic(session.left_behind))
     return result
 
 

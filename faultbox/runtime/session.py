@@ -23,14 +23,17 @@ from .binaries import find_binary
 from .health import port_owner, wait_ports_free, wait_ready
 from .monitors import MonitorSet
 from .process import ServiceProcess, ServiceStartError
+from .reaper import become_subreaper, children_now, end_strays
 from .steps import HTTP_TIMEOUT_S
 from .tmpdirs import expand_tmpdir
+from .watchdog import RUN_ID_ENV, ensure_watchdog
 
 _SIGNALS = {s.value for s in signal.Signals}
 
 
 def service_env(svc: Service, services: list[Service]) -> dict[str, str]:
-    """Inherited environment + ``FAULTBOX_<SVC>_<IFACE>_{HOST,PORT,ADDR}`` + the spec's env."""
+    """Inherited environment + ``FAULTBOX_<SVC>_<IFACE>_{HOST,PORT,ADDR}`` + the spec's env,
+    and the run's ``FAULTBOX_RUN_ID`` mark (see ``watchdog.py``)."""
     env = dict(os.environ)
     for other in services:
         for iface in other.interfaces.values():
@@ -39,6 +42,8 @@ def service_env(svc: Service, services: list[Service]) -> dict[str, str]:
             env[f"{prefix}_PORT"] = str(iface.port)
             env[f"{prefix}_ADDR"] = iface.addr
     env.update(svc.env)
+    # After the spec's env, so that a spec cannot unmark its services by accident.
+    env[RUN_ID_ENV] = ensure_watchdog()
     return env
 
 
@@ -92,6 +97,11 @@ class Session:
         self.sources: list[Any] = []
         self.tmpdir = tempfile.mkdtemp(prefix="faultbox-")
         self.aborted = threading.Event()
+        # Daemons that services fork off are re-parented to us and ended with the test.
+        become_subreaper()
+        self.run_id = ensure_watchdog()  # before the snapshot: the watchdog is no stray
+        self._children_before = children_now()
+        self.left_behind: list[str] = []  # processes that outlived their service (ended)
 
     # ------------------------------------------------------------------ services
 
@@ -348,6 +358,7 @@ class Session:
             proc.stop(svc.stop_timeout_s)
         if self.supervisor is not None:
             self.supervisor.stop()
+        self.left_behind = end_strays(self._children_before)
         self.monitors.close()
         self.log.close()
         if self._http is not None:

@@ -18,6 +18,7 @@ from .results import Diagnostic, RuleReport, TestResult
 
 __all__ = [
     "diagnose",
+    "left_behind_diagnostic",
     "effective_rules",
     "is_faulted",
     "is_allowed",
@@ -166,6 +167,22 @@ def _fault_not_fired(r: RuleReport, events: Sequence[Event]) -> Diagnostic:
         suggestion="\n".join(hints),
         service=r.service,
         syscall=r.key,
+    )
+
+
+def left_behind_diagnostic(processes: list[str]) -> Diagnostic:
+    """``LEFT_BEHIND`` (warning): processes that outlived their service (a daemon it forked
+    into a session of its own) and that faultbox ended at the end of the test."""
+    shown = ", ".join(processes[:5]) + (f" and {len(processes) - 5} more" if processes[5:] else "")
+    return Diagnostic(
+        level="warning",
+        code="LEFT_BEHIND",
+        message=f"processes outlived their service and were killed at the end of the test: {shown}",
+        suggestion=(
+            "a service daemonized (forked into a new session); run it in the foreground "
+            "(e.g. redis-server --daemonize no, postgres instead of pg_ctl start) so that "
+            "faultbox supervises and stops the process that does the work"
+        ),
     )
 
 

@@ -13,8 +13,9 @@ import uuid
 from pathlib import Path
 
 import psutil
+import pytest
 
-from tests.conftest import REPO, free_port
+from tests.conftest import REPO, free_port, run_faultbox
 
 
 def _marked_processes(marker: str) -> list[psutil.Process]:
@@ -28,15 +29,31 @@ def _marked_processes(marker: str) -> list[psutil.Process]:
     return found
 
 
-def _start(tmp_path: Path, demo_bin: Path) -> tuple[subprocess.Popen[str], str, int]:
-    """faultbox running a test whose db reply is held by a 30 s delay."""
+def _start(
+    tmp_path: Path, demo_bin: Path, *, wrapped: bool = False
+) -> tuple[subprocess.Popen[str], str, int]:
+    """faultbox running a test whose db reply is held by a 30 s delay.
+
+    ``wrapped``: the service is a shell script that forks a daemon into a session of its own
+    and runs mock-db as its child (no exec), so only the script is faultbox's direct child.
+    """
     port = free_port()
     marker = f"--faultbox-test-marker={uuid.uuid4().hex}"
+    binary = f"{demo_bin}/mock-db"
+    if wrapped:
+        binary = str(tmp_path / "wrapper.sh")
+        daemon = "import time; time.sleep(300)"
+        Path(binary).write_text(
+            "#!/bin/sh\n"
+            f"( setsid {sys.executable} -c '{daemon}' {marker} </dev/null >/dev/null 2>&1 & )\n"
+            f'{demo_bin}/mock-db "$@"\n'
+        )
+        Path(binary).chmod(0o755)
     spec = tmp_path / "spec.star"
     spec.write_text(
         textwrap.dedent(
             f"""
-            db = service("db", "{demo_bin}/mock-db", interface("main", "tcp", {port}),
+            db = service("db", "{binary}", interface("main", "tcp", {port}),
                 args = ["{marker}"], env = {{"PORT": "{port}"}},
                 healthcheck = tcp("localhost:{port}"))
             def test_held():
@@ -94,8 +111,46 @@ def test_sigterm_mid_test_stops_services(tmp_path: Path, demo_bin: Path) -> None
     _assert_released(marker, port)
 
 
-def test_sigkill_of_faultbox_kills_services(tmp_path: Path, demo_bin: Path) -> None:
-    proc, marker, port = _start(tmp_path, demo_bin)
+@pytest.mark.parametrize("wrapped", [False, True], ids=["direct", "wrapper-child-and-daemon"])
+def test_sigkill_of_faultbox_kills_services(tmp_path: Path, demo_bin: Path, wrapped: bool) -> None:
+    proc, marker, port = _start(tmp_path, demo_bin, wrapped=wrapped)
+    if wrapped:
+        assert len(_marked_processes(marker)) == 3  # the script, mock-db under it, the daemon
     os.kill(proc.pid, signal.SIGKILL)
     proc.communicate(timeout=10)
     _assert_released(marker, port)
+
+
+def _daemonizing_service(tmp_path: Path, demo_bin: Path, kind: str) -> tuple[Path, Path]:
+    """A spec whose service forks a daemon into a session of its own, then serves."""
+    pidfile = tmp_path / "daemon.pid"
+    daemon = f"setsid sh -c 'echo $$ > {pidfile}; exec sleep 300' </dev/null >/dev/null 2>&1"
+    # "double-fork": the daemon's parent exits at once (like `daemonize yes`);
+    # "child": the daemon stays the service's child until the service is stopped.
+    spawn = f"( {daemon} & )" if kind == "double-fork" else f"{daemon} &"
+    script = tmp_path / "svc.sh"
+    port = free_port()
+    script.write_text(f"#!/bin/sh\n{spawn}\nexec {demo_bin}/mock-db\n")
+    script.chmod(0o755)
+    spec = tmp_path / "spec.star"
+    spec.write_text(
+        f'db = service("db", "{script}", interface("main", "tcp", {port}),\n'
+        f'    env = {{"PORT": "{port}"}}, healthcheck = tcp("localhost:{port}"))\n'
+        "def test_daemon():\n"
+        '    resp = db.send(data="PING")\n'
+        '    assert_eq(resp, "PONG")\n'
+    )
+    return spec, pidfile
+
+
+@pytest.mark.parametrize("kind", ["double-fork", "child"])
+def test_a_daemon_forked_by_a_service_is_ended_with_its_test(
+    tmp_path: Path, demo_bin: Path, kind: str
+) -> None:
+    spec, pidfile = _daemonizing_service(tmp_path, demo_bin, kind)
+    proc = run_faultbox("test", str(spec))
+    assert proc.returncode == 0, proc.stderr
+    pid = int(pidfile.read_text())
+    assert not psutil.pid_exists(pid), f"daemon {pid} outlived its test"
+    assert "processes outlived their service" in proc.stderr, proc.stderr
+    assert f"sleep (pid {pid})" in proc.stderr, proc.stderr

@@ -1,0 +1,96 @@
+"""Kill what faultbox started if faultbox itself is killed (SIGKILL, OOM killer, a crash in C).
+
+Normally each test stops its services and the subreaper (``reaper.py``) ends what they forked.
+When faultbox dies without running that code, the kernel's parent-death signal kills only each
+service's own process: a wrapper script's child, a worker or a daemon would run on and keep
+its port. So faultbox starts this watchdog once per run, in a session of its own, and marks
+every service with ``FAULTBOX_RUN_ID=<id>`` in its environment, which all its descendants
+inherit. The watchdog waits for its stdin (a pipe only faultbox holds) to close — that
+happens however faultbox ends — then SIGKILLs every process still carrying the mark.
+
+This file is also the watchdog program: it runs as ``python -I -S watchdog.py RUN_ID`` and
+imports nothing from faultbox, so it starts in a few milliseconds.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+RUN_ID_ENV = "FAULTBOX_RUN_ID"
+
+_run_id: str | None = None
+_keepalive: subprocess.Popen[bytes] | None = None
+
+
+def ensure_watchdog() -> str:
+    """Start this run's watchdog (once per process) and return the run id to mark services."""
+    global _run_id, _keepalive
+    if _run_id is None:
+        run_id = uuid.uuid4().hex
+        env = {k: v for k, v in os.environ.items() if k != RUN_ID_ENV}
+        # Its stdin is a pipe whose write end only this process holds (non-inheritable, so no
+        # service gets a copy): the pipe closes exactly when faultbox exits, however it exits.
+        _keepalive = subprocess.Popen(
+            [sys.executable, "-I", "-S", os.path.abspath(__file__), run_id],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # a Ctrl-C to the terminal's group must not reach it
+            env=env,
+        )
+        _run_id = run_id
+    return _run_id
+
+
+def marked_pids(run_id: str) -> list[int]:
+    """PIDs of the processes whose environment carries ``FAULTBOX_RUN_ID=run_id``."""
+    needle = f"{RUN_ID_ENV}={run_id}".encode()
+    found = []
+    me = os.getpid()
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == me:
+            continue
+        try:
+            with open(f"/proc/{name}/environ", "rb") as f:
+                env = f.read()
+        except OSError:  # gone, or not ours to read
+            continue
+        if needle in env.split(b"\0"):
+            found.append(int(name))
+    return found
+
+
+def kill_marked(run_id: str, rounds: int = 5) -> int:
+    """SIGKILL every marked process until none is left (forks may race); how many were hit."""
+    total = 0
+    for _ in range(rounds):
+        pids = marked_pids(run_id)
+        if not pids:
+            break
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                total += 1
+            except OSError:
+                pass
+        time.sleep(0.02)
+    return total
+
+
+def _main(run_id: str) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        while sys.stdin.buffer.read(65536):
+            pass
+    except OSError:
+        pass
+    kill_marked(run_id)
+
+
+if __name__ == "__main__":
+    _main(sys.argv[1])
