@@ -126,7 +126,9 @@ def test_cmd(spec: str, test_name: str | None, seed: int | None, runs: int, time
         selected = discovery.select(tests, test_name)
         if not selected:
             names = ", ".join(t.name for t in tests)
-            _die(f"no test matches {test_name!r}; available: {names}")
+            guess = discovery.closest(tests, test_name)
+            hint = f"\n  did you mean --test {guess}?" if guess else ""
+            _die(f"no test matches {test_name!r}; available: {names}{hint}")
         tests = selected
     _check_output_paths(output, junit, shiviz, normalize)
     reporter = Reporter(verbose=verbose, show=show)

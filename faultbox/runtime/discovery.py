@@ -72,3 +72,13 @@ def select(tests: list[TestCase], pattern: str) -> list[TestCase]:
             if fnmatch.fnmatchcase(t.name, pattern) or fnmatch.fnmatchcase(t.name, f"test_{pattern}")
         ]  # fmt: skip
     return []
+
+
+def closest(tests: list[TestCase], pattern: str) -> str | None:
+    """The short name of the test ``pattern`` most likely meant (a typo, a renamed test)."""
+    import difflib
+
+    names = {t.short_name: t for t in tests}
+    wanted = pattern.removeprefix("test_")
+    found = difflib.get_close_matches(wanted, list(names), n=1, cutoff=0.6)
+    return found[0] if found else None

@@ -284,6 +284,11 @@ def test_test_filter_with_and_without_prefix_and_no_match(db_spec) -> None:
     proc = run_faultbox("test", str(spec), "--test", "three")
     assert proc.returncode == 1
     assert "no test matches 'three'; available: test_one, test_two" in proc.stderr
+    assert "did you mean" not in proc.stderr  # nothing close enough to guess
+    # Chapter 11's text runs `--test inspect_log_structure` for the scenario inspect_logs.
+    proc = run_faultbox("test", str(spec), "--test", "test_ones")
+    assert proc.returncode == 1
+    assert proc.stderr.rstrip().endswith("did you mean --test one?"), proc.stderr
 
 
 def test_runs_repeat_each_test(db_spec) -> None:
