@@ -7,8 +7,7 @@ an orphan of any service is re-parented to faultbox instead of to init, shows up
 children, and is killed and reaped when the test ends.
 
 The kernel offers this without privileges on every Linux since 3.4. It cannot help when
-faultbox itself is SIGKILLed: then only the service's direct process (parent-death signal)
-and its process group go down.
+faultbox itself is SIGKILLed (nothing of ours runs then): ``watchdog.py`` covers that case.
 """
 
 from __future__ import annotations

@@ -35,14 +35,17 @@ def ensure_watchdog() -> str:
         env = {k: v for k, v in os.environ.items() if k != RUN_ID_ENV}
         # Its stdin is a pipe whose write end only this process holds (non-inheritable, so no
         # service gets a copy): the pipe closes exactly when faultbox exits, however it exits.
-        _keepalive = subprocess.Popen(
-            [sys.executable, "-I", "-S", os.path.abspath(__file__), run_id],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,  # a Ctrl-C to the terminal's group must not reach it
-            env=env,
-        )
+        try:
+            _keepalive = subprocess.Popen(
+                [sys.executable, "-I", "-S", os.path.abspath(__file__), run_id],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,  # a Ctrl-C to the terminal's group must not reach it
+                env=env,
+            )
+        except OSError as exc:  # a safety net only: the run goes on without it
+            print(f"faultbox: warning: no watchdog ({exc})", file=sys.stderr)
         _run_id = run_id
     return _run_id
 
