@@ -11,11 +11,12 @@ import array
 import collections
 import contextlib
 import fcntl
+import functools
 import os
+import select
 import signal
 import termios
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,7 +30,13 @@ class ServiceStartError(Exception):
 
 @dataclass
 class OutputCapture:
-    """Drains one pipe into a ring of recent lines and per-line callbacks."""
+    """Drains one pipe into a ring of recent lines and per-line callbacks.
+
+    Two byte counters make :meth:`settle` exact: ``_read`` (bytes taken out of the pipe) and
+    ``_processed`` (bytes whose complete lines have been handed to the callbacks). A read and
+    its ``_read`` increment happen under ``_cond``'s lock, so ``_read`` + the bytes still in
+    the pipe, measured under that lock, is everything the service has written so far.
+    """
 
     stream: str
     fd: int
@@ -40,30 +47,42 @@ class OutputCapture:
     def __post_init__(self) -> None:
         self.lines: collections.deque[str] = collections.deque(maxlen=self.keep)
         self.done = threading.Event()
-        self._busy = False
+        self._cond = threading.Condition()
+        self._read = 0
+        self._processed = 0
         self.thread = threading.Thread(target=self._run, name=f"out-{self.stream}", daemon=True)
         self.thread.start()
 
     def _run(self) -> None:
         buf = b""
+        poller = select.poll()
+        poller.register(self.fd, select.POLLIN)
         try:
             while True:
+                # Wait without the lock (settle must not block on an idle pipe), then read
+                # what is there under it: a read never blocks once poll said readable.
                 try:
-                    chunk = os.read(self.fd, 65536)
+                    poller.poll()
+                    with self._cond:
+                        chunk = os.read(self.fd, 65536)
+                        self._read += len(chunk)
                 except OSError:
                     break
                 if not chunk:
                     break
-                self._busy = True
                 buf += chunk
                 while b"\n" in buf:
                     raw, buf = buf.split(b"\n", 1)
                     self._line(raw)
-                self._busy = False
+                with self._cond:
+                    self._processed += len(chunk)
+                    self._cond.notify_all()
             if buf:
                 self._line(buf)
         finally:
-            self.done.set()
+            with self._cond:
+                self.done.set()
+                self._cond.notify_all()
 
     def close(self) -> None:
         """Close the read end once the drain has finished (never under a running reader)."""
@@ -81,22 +100,26 @@ class OutputCapture:
             with contextlib.suppress(Exception):
                 cb(self.stream, line)
 
-    def settle(self, timeout_s: float = 0.5) -> None:
+    def settle(self, timeout_s: float = 2.0) -> None:
         """Wait until every byte already written to the pipe has been turned into lines.
 
         Readers of the trace call this first, so a log line the service wrote before it
-        answered a request is an event by the time the test looks (bounded by ``timeout_s``).
+        answered a request is an event by the time the test looks. The wait is bounded by
+        ``timeout_s`` (a line callback that hangs must not hang the test) and covers only
+        bytes written before the call, however fast the service keeps writing.
         """
-        deadline = time.monotonic() + timeout_s
+        if threading.current_thread() is self.thread:
+            return  # a line callback reading the trace: its own line is being processed
         pending = array.array("i", [0])
-        while not self.done.is_set() and time.monotonic() < deadline:
+        with self._cond:
+            if self.done.is_set():
+                return
             try:
                 fcntl.ioctl(self.fd, termios.FIONREAD, pending, True)
             except OSError:
                 return
-            if pending[0] == 0 and not self._busy:
-                return
-            time.sleep(0.001)
+            target = self._read + pending[0]
+            self._cond.wait_for(lambda: self._processed >= target or self.done.is_set(), timeout_s)
 
     def tail(self, n: int = 10) -> list[str]:
         return list(self.lines)[-n:]
@@ -159,7 +182,7 @@ class ServiceProcess:
         os.close(out_w)
         os.close(err_w)
         for stream, fd in (("stdout", out_r), ("stderr", err_r)):
-            echo = (lambda line, s=stream: self.echo(self.name, line)) if self.echo else None
+            echo = functools.partial(self.echo, self.name) if self.echo else None
             self.outputs[stream] = OutputCapture(
                 stream, fd, callbacks=list(self.line_callbacks), echo=echo
             )
