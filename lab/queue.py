@@ -21,6 +21,7 @@ On start the store is replayed; a torn or corrupt record ends the replay (it is 
 off) and every recovered job is logged as {"msg": "recovered", "job", "state", "attempts"}.
 """
 
+import contextlib
 import os
 import threading
 import time
@@ -133,10 +134,8 @@ def _reconciler():
             now = time.monotonic()
             for name in sorted(_jobs):
                 if _expired(_jobs[name], now):
-                    try:
+                    with contextlib.suppress(OSError):
                         _transition(name, "queued", reason="lease_expired")
-                    except OSError:
-                        pass
 
 
 def _state(name):
