@@ -1,8 +1,15 @@
 """Normalized trace (``--normalize FILE``): reference §3.3, for ``faultbox diff``.
 
-Everything that changes between two runs of the same behaviour is dropped: sequence numbers,
-timestamps, PIDs, vector clocks, latencies, labels, fields other than syscall/decision/path,
-and the interleaving *between* services (each service's lines are grouped, services sorted).
+Everything that changes between two runs of the same behaviour is dropped or replaced by a
+placeholder (:mod:`.scrub`): sequence numbers, timestamps, pids, vector clocks, latencies,
+labels, fields other than syscall/decision/path, faultbox's temporary directory and slot
+names, and the interleaving *between* services (each service's lines are grouped, services
+sorted).
+
+Event-source events (log lines, ``wal``, ``topic``, ``poll``, ``source_error``) arrive on
+their own threads, so where they fall among a service's syscalls depends on scheduling; each
+stream therefore gets a section of its own (``--- postgres wal ---``) after the services'
+sections, in stream order.
 
 Allowed calls on terminal/pipe/socket-like paths are dropped too, so the file is identical
 whether faultbox's stdout is a terminal (service output resolves to ``/dev/pts/N``) or a
@@ -11,17 +18,26 @@ pipe (``pipe:[N]``) — the original's output differed between the two.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
+from typing import Any
 
 from .events import Event
 from .results import SuiteResult, TestResult
+from .scrub import Scrubber
 
-__all__ = ["normalize", "normalize_event", "normalize_path", "normalize_result", "write_normalized"]
+__all__ = [
+    "SOURCE_TYPES",
+    "normalize",
+    "normalize_event",
+    "normalize_path",
+    "normalize_result",
+    "scrubber_for",
+    "write_normalized",
+]
 
 _ANON_RX = re.compile(r"^(socket|pipe|anon_inode):\[\d+\]$")
-_PROC_RX = re.compile(r"^/proc/\d+(?=/|$)")
-_TASK_RX = re.compile(r"(?<=/task/)\d+(?=/|$)")
 
 #: Allowed calls on these (normalized) paths are not kept.
 _VOLATILE_EXACT = frozenset({"pipe", "socket", "/dev/null", "/dev/tty", "/dev/console"})
@@ -29,35 +45,81 @@ _VOLATILE_PREFIX = ("anon_inode", "/dev/pts/", "/dev/tty")
 
 _KEEP_AS_TYPE = frozenset({"service_started", "service_ready", "fault_applied", "fault_removed"})
 
+#: Event types that get a section of their own per service (``--- <service> <type> ---``).
+SOURCE_TYPES = ("stdout", "stderr", "wal", "topic", "poll", "source_error")
 
-def normalize_path(path: str) -> str:
-    """``socket:[123]`` → ``socket``, ``/proc/4242/fd/3`` → ``/proc/PID/fd/3``."""
+_MAX_VALUE = 200  # poll bodies and similar payloads are cut here (the start identifies them)
+_NO_SCRUB = Scrubber()
+
+
+def normalize_path(path: str, scrubber: Scrubber = _NO_SCRUB) -> str:
+    """``socket:[123]`` → ``socket``, ``/proc/4242/fd/3`` → ``/proc/{pid}/fd/3``,
+    ``/tmp/faultbox-ab12cd34/db/x`` → ``{tmpdir}/db/x``."""
     m = _ANON_RX.match(path)
     if m:
         return m.group(1)
-    if path.startswith("/proc/"):
-        path = _PROC_RX.sub("/proc/PID", path)
-        path = _TASK_RX.sub("TID", path)
-    return path
+    return scrubber.path(path)
 
 
 def _volatile(path: str) -> bool:
     return path in _VOLATILE_EXACT or path.startswith(_VOLATILE_PREFIX)
 
 
-def normalize_event(ev: Event) -> str | None:
+def _one_line(text: str) -> str:
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
+def _value_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if value is None or isinstance(value, bool | int | float):
+        return json.dumps(value)
+    return json.dumps(value, sort_keys=True, default=str, separators=(",", ":"))
+
+
+def _wal_line(ev: Event, s: Scrubber) -> str:
+    f, data = ev.fields, ev.data
+    head = f"{f.get('table', '')} {f.get('action', '')}"
+    if not isinstance(data, dict):
+        return f"{head} {s.text(f.get('data', ''))}".rstrip()
+    cols = [f"{k}={s.text(_value_text(v))}" for k, v in sorted(data.items())
+            if k not in ("table", "action")]  # fmt: skip
+    if "old" in f:
+        cols.append(f"old={s.text(f['old'])}")
+    return " ".join([head, *cols])
+
+
+def _source_line(ev: Event, s: Scrubber) -> str:
+    """One line for an event-source event (docs/traces.md lists what each keeps)."""
+    f = ev.fields
+    if ev.type == "wal":
+        return _wal_line(ev, s)
+    if ev.type == "topic":
+        key = f" key={s.text(f['key'])}" if f.get("key") else ""
+        return f"{f.get('topic', '')}{key} {s.text(f.get('data', ''))[:_MAX_VALUE]}".rstrip()
+    if ev.type == "poll":
+        if "command" in f:
+            return f"{f['command']} value={s.text(f.get('value', ''))[:_MAX_VALUE]}"
+        body = s.text(f.get("body", ""))[:_MAX_VALUE]
+        return f"{f.get('url', '')} status={f.get('status', '')} body={body}"
+    if ev.type == "source_error":
+        return f"{f.get('source', '')} {s.text(f.get('error', ''))}".rstrip()
+    return s.text(f.get("data", ""))  # stdout / stderr: the line as the service wrote it
+
+
+def normalize_event(ev: Event, scrubber: Scrubber = _NO_SCRUB) -> str | None:
     """The normalized line of one event, or None when the event is dropped."""
     t = ev.type
     if t == "syscall":
         f = ev.fields
         decision = f.get("decision", "")
-        path = normalize_path(f.get("path", ""))
+        path = normalize_path(f.get("path", ""), scrubber)
         if decision == "allow (system path)":
             return None
         if decision in ("allow", "") and (not path or _volatile(path)):
             return None
         line = f"{f.get('syscall', '')} {decision}"
-        return f"{line} {path}" if path else line
+        return _one_line(f"{line} {path}" if path else line)
     if t in _KEEP_AS_TYPE:
         return t
     if t in ("step_send", "step_recv"):
@@ -67,20 +129,40 @@ def normalize_event(ev: Event) -> str | None:
             return None  # faultbox's own teardown: how fast it stops varies
         sig = ev.fields.get("signal", "")
         return f"service_exited {sig or ev.fields.get('exit_code', '')}".rstrip()
+    if t in SOURCE_TYPES:
+        return _one_line(_source_line(ev, scrubber))
     return None
 
 
+def scrubber_for(result: TestResult) -> Scrubber:
+    """A :class:`Scrubber` knowing every pid/tid the test's events name."""
+    pids = {ev.fields.get("pid", "") for ev in result.events
+            if ev.type in ("syscall", "service_started")}  # fmt: skip
+    return Scrubber(pids)
+
+
 def normalize_result(result: TestResult) -> list[str]:
-    """``=== name ===`` then ``--- service ---`` sections (sorted) for one test."""
+    """``=== name ===``, then ``--- service ---`` sections (sorted), then one
+    ``--- service type ---`` section per event-source stream (sorted), for one test."""
+    scrubber = scrubber_for(result)
     groups: dict[str, list[str]] = {}
+    streams: dict[tuple[str, str], list[str]] = {}
     for ev in result.events:
-        line = normalize_event(ev)
-        if line is not None:
-            groups.setdefault(ev.service or "test", []).append(line)
+        line = normalize_event(ev, scrubber)
+        if line is None:
+            continue
+        svc = ev.service or "test"
+        if ev.type in SOURCE_TYPES:
+            streams.setdefault((svc, ev.type), []).append(line)
+        else:
+            groups.setdefault(svc, []).append(line)
     out = [f"=== {result.name} ==="]
     for svc in sorted(groups):
         out.append(f"--- {svc} ---")
         out.extend(groups[svc])
+    for svc, typ in sorted(streams):
+        out.append(f"--- {svc} {typ} ---")
+        out.extend(streams[(svc, typ)])
     return out
 
 
@@ -93,4 +175,5 @@ def normalize(suite: SuiteResult) -> str:
 
 
 def write_normalized(suite: SuiteResult, path: str | Path) -> None:
+    """Write :func:`normalize`'s text to ``path`` (UTF-8)."""
     Path(path).write_text(normalize(suite), encoding="utf-8")

@@ -12,8 +12,9 @@ def test_normalize_path() -> None:
     assert normalize_path("pipe:[9]") == "pipe"
     assert normalize_path("anon_inode:[77]") == "anon_inode"
     assert normalize_path("anon_inode:[eventfd]") == "anon_inode:[eventfd]"
-    assert normalize_path("/proc/4242/task/4243/stat") == "/proc/PID/task/TID/stat"
+    assert normalize_path("/proc/4242/task/4243/stat") == "/proc/{pid}/task/{tid}/stat"
     assert normalize_path("/tmp/inventory.wal") == "/tmp/inventory.wal"
+    assert normalize_path("/tmp/faultbox-k3j9x2ab/postgres/data") == "{tmpdir}/postgres/data"
 
 
 def golden_builder(pipe_path: str) -> TraceBuilder:
