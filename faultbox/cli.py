@@ -104,9 +104,9 @@ def test_cmd(spec: str, test_name: str | None, seed: int | None, runs: int, time
              verbose: bool, show: str, output: str | None, fmt: str, junit: str | None,
              shiviz: str | None, normalize: str | None) -> None:  # fmt: skip
     """Run the tests of SPEC (a .star file) on fresh services."""
+    from faultbox.report.terminal import Reporter
     from faultbox.runtime import discovery
     from faultbox.runtime.runner import Interrupted, RunOptions, run_suite
-    from faultbox.runtime.terminal import Reporter
     from faultbox.starlark_env.errors import SpecError
     from faultbox.starlark_env.loader import SpecLoadError, load_spec
 
@@ -165,8 +165,8 @@ def _check_output_paths(*paths: str | None) -> None:
 
 
 def _write_outputs(suite, output, fmt, junit, shiviz, normalize) -> None:  # type: ignore[no-untyped-def]
+    from faultbox.report import junitxml
     from faultbox.trace import export_json
-    from faultbox.trace import junit as junit_mod
     from faultbox.trace import normalize as norm
     from faultbox.trace import shiviz as sv
 
@@ -174,7 +174,7 @@ def _write_outputs(suite, output, fmt, junit, shiviz, normalize) -> None:  # typ
         if output:
             export_json.write_json(suite, output)
         if junit:
-            junit_mod.write_junit(suite, junit)
+            junitxml.write_junit(suite, junit)
         if shiviz:
             sv.write_shiviz(suite, shiviz)
         if normalize:

@@ -11,6 +11,7 @@ from typing import Any
 from starlark import EvalError
 from starlark.eval.values import str_starlark
 
+from faultbox.report.output_excerpt import excerpt_text
 from faultbox.starlark_env import _interp
 from faultbox.starlark_env.errors import (
     AssertionFailure,
@@ -29,6 +30,8 @@ from .session import Session
 
 #: How long a test body may take to notice an abort before it is abandoned.
 ABORT_GRACE_S = 5.0
+#: Lines of a service's output searched for what explains a failure (a stream keeps 200).
+OUTPUT_KEPT = 200
 
 
 @dataclass
@@ -164,7 +167,7 @@ def run_test(spec: LoadedSpec, case: TestCase, seed: int, opts: RunOptions) -> T
         duration_ms=int((time.monotonic() - started) * 1000), reason=reason,
         failure_type=failure_type, events=events, rules=list(session.rule_reports),
         matrix=case.matrix, assertions=session.assertions,
-        trace_assertions=session.trace_assertions,
+        trace_assertions=session.trace_assertions, last_assertion_seq=session.last_assertion_seq,
     )  # fmt: skip
     result.location = location
     if value is not None:
@@ -174,7 +177,9 @@ def run_test(spec: LoadedSpec, case: TestCase, seed: int, opts: RunOptions) -> T
             f"faultbox test {spec.display_path} --test {case.short_name} --seed {seed}"
         )
         result.service_output = {
-            name: "\n".join(proc.recent_output(10)) for name, proc in session.processes.items()
+            # what says why (a panic, a traceback) and the last lines, of all that was kept
+            name: excerpt_text(proc.recent_output(OUTPUT_KEPT))
+            for name, proc in session.processes.items()
         }
     result.diagnostics = diagnose(result)
     if session.left_behind:

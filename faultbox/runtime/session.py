@@ -83,7 +83,8 @@ class Session:
         self.echo_output = echo_output
         self.echo_to = echo_to  # where --verbose echoes service output (stdout by default)
         self.log = EventLog()
-        self.assertions = 0  # assertion builtins called by the test body
+        self._assertions = 0  # assertion builtins called by the test body (see the property)
+        self.last_assertion_seq = 0  # events in the log when the last assertion ran
         self.trace_assertions = 0  # of those: assert_eventually / assert_never / assert_before
         self.processes: dict[str, ServiceProcess] = {}
         self.supervisor: Any = None
@@ -102,6 +103,18 @@ class Session:
         self.run_id = ensure_watchdog()  # before the snapshot: the watchdog is no stray
         self._children_before = children_now()
         self.left_behind: list[str] = []  # processes that outlived their service (ended)
+
+    @property
+    def assertions(self) -> int:
+        """Assertion builtins called by the test body (they do ``assertions += 1``)."""
+        return self._assertions
+
+    @assertions.setter
+    def assertions(self, value: int) -> None:
+        # Where in the trace the assertion ran: one made after a step's answer may check what
+        # the caller saw (diagnostics then do not call a passing fault test vacuous).
+        self.last_assertion_seq = len(self.log)
+        self._assertions = value
 
     # ------------------------------------------------------------------ services
 

@@ -20,10 +20,15 @@ __all__ = [
     "diagnose",
     "left_behind_diagnostic",
     "effective_rules",
+    "family_calls",
     "is_faulted",
     "is_allowed",
+    "not_fired_text",
+    "passed_without_fault",
+    "rule_text",
     "rules_from_events",
     "syscall_summary",
+    "unfired_faults",
 ]
 
 FAULT_ACTIONS = frozenset({"deny", "delay"})
@@ -126,14 +131,67 @@ def effective_rules(result: TestResult) -> list[RuleReport]:
     return list(result.rules) if result.rules else rules_from_events(result.events)
 
 
-def _rule_text(r: RuleReport) -> str:
+def rule_text(r: RuleReport) -> str:
+    """``write=deny(EIO) on db label="x"``: how messages and reports name a rule."""
     label = f' label="{r.label}"' if r.label else ""
     return f"{r.key}={r.spec} on {r.service}{label}"
 
 
+def _fault_rules(rules: Iterable[RuleReport]) -> list[RuleReport]:
+    return [r for r in rules if r.kind != "trace" and r.action in FAULT_ACTIONS]
+
+
+def unfired_faults(result: TestResult) -> list[RuleReport]:
+    """The deny/delay rules (faults, partitions) of a test that never fired.
+
+    A partition is one rule per direction and traffic usually flows one way only, so its
+    rules count as fired when any direction fired (the rules of one partition share a label).
+    """
+    rules = _fault_rules(effective_rules(result))
+    partitions_fired = {r.label for r in rules if r.kind == "partition" and r.hits > 0}
+    return [
+        r
+        for r in rules
+        if r.hits == 0 and not (r.kind == "partition" and r.label in partitions_fired)
+    ]
+
+
+def passed_without_fault(result: TestResult) -> bool:
+    """The test passed while at least one of its faults never fired (a vacuous pass?)."""
+    return result.passed and bool(unfired_faults(result))
+
+
+def _family(r: RuleReport) -> set[str]:
+    return set(r.filter) or {r.key}
+
+
+def family_calls(r: RuleReport, events: Iterable[Event]) -> int:
+    """How many syscall events of ``r``'s service were of one of the syscalls ``r`` covers."""
+    names = _family(r)
+    return sum(
+        1
+        for e in events
+        if e.type == "syscall" and e.service == r.service and e.fields.get("syscall") in names
+    )
+
+
+def _calls_text(r: RuleReport, n: int) -> str:
+    """``0 of 12 write calls matched`` / ``no write call was intercepted``."""
+    names = _family(r)
+    family = r.key if r.key in names else "/".join(sorted(names))
+    if n == 0:
+        return f"no {family} call was intercepted"
+    return f"0 of {n} {family} call{'s' if n != 1 else ''} matched"
+
+
+def not_fired_text(r: RuleReport, events: Iterable[Event]) -> str:
+    """``fault write=deny(EIO) on db never fired (0 of 12 write calls matched)``."""
+    return f"fault {rule_text(r)} never fired ({_calls_text(r, family_calls(r, events))})"
+
+
 def _fault_not_fired(r: RuleReport, events: Sequence[Event]) -> Diagnostic:
     svc_calls = [e for e in events if e.type == "syscall" and e.service == r.service]
-    names = set(r.filter) or {r.key}
+    names = _family(r)
     same_family = [e for e in svc_calls if e.fields.get("syscall") in names]
     hints: list[str] = []
     if r.path_glob and same_family:
@@ -163,7 +221,8 @@ def _fault_not_fired(r: RuleReport, events: Sequence[Event]) -> Diagnostic:
     return Diagnostic(
         level="warning",
         code="FAULT_NOT_FIRED",
-        message=f"fault rule {_rule_text(r)} was installed but never fired (0 hits)",
+        message=f"fault rule {rule_text(r)} was installed but never fired (0 hits), "
+        + _calls_text(r, len(same_family)),
         suggestion="\n".join(hints),
         service=r.service,
         syscall=r.key,
@@ -186,15 +245,30 @@ def left_behind_diagnostic(processes: list[str]) -> Diagnostic:
     )
 
 
+def _asserted_on_a_response(result: TestResult) -> bool:
+    """Whether an assertion builtin ran after the test got an answer from a service.
+
+    ``assert_eq(resp.status, 503)`` checks what the caller saw, which is as good a check of
+    the failure path as a trace assertion. Values carry no provenance, so the test is
+    temporal: the last assertion came after some ``step_recv`` event.
+    """
+    mark = result.last_assertion_seq
+    if not mark:
+        return False
+    return any(ev.type == "step_recv" and ev.seq <= mark for ev in result.events)
+
+
 def diagnose(result: TestResult) -> list[Diagnostic]:
     """Diagnostics for one finished test, most severe first.
 
-    * ``SERVICE_CRASHED`` (error): a ``service_exited`` event not caused by faultbox's own
-      teardown (``fields["expected"] != "true"``), with its exit code / signal.
+    * ``SERVICE_CRASHED`` (error; info when the test passed): a ``service_exited`` event not
+      caused by faultbox's own teardown (``fields["expected"] != "true"``), with its exit code
+      / signal.
     * ``TIMEOUT_DURING_FAULT`` (error): the test timed out while a delay fault fired.
     * ``FAULT_NOT_FIRED`` (warning): a deny/delay rule with 0 hits.
     * ``FAULT_FIRED_BUT_SUCCESS`` (warning): a deny rule hit, the test passed, and the test
-      made no trace assertion (needs :attr:`TestResult.trace_assertions`; skipped if unknown).
+      made no trace assertion (needs :attr:`TestResult.trace_assertions`; skipped if unknown)
+      nor any assertion after a step's answer (:attr:`TestResult.last_assertion_seq`).
     * ``MULTIPLE_FAULTS_INTERACTION`` (info): the test failed with more than one rule firing.
     """
     events = result.events
@@ -209,10 +283,18 @@ def diagnose(result: TestResult) -> list[Diagnostic]:
         code = ev.fields.get("exit_code", "")
         sig = ev.fields.get("signal", "")
         how = f"killed by {sig}" if sig else f"exit code {code or '?'}"
-        suggestion = (
-            f"{ev.service} exited while the test was still running; check its output "
-            "(last lines are kept with the result) — an unhandled injected error is a common cause"
-        )
+        if result.passed:
+            # The test passed anyway: worth a note (the exit may be the point of the test),
+            # not an error inside a PASS block.
+            suggestion = (
+                "the test passed regardless; if the exit is expected, assert on it: "
+                f'assert_eventually(type="service_exited", service="{ev.service}")'
+            )
+        else:
+            suggestion = (
+                f"{ev.service} exited while the test was still running; check its output "
+                "(shown with the failure) — an unhandled injected error is a common cause"
+            )
         faults_on_svc = [
             r for r in rules if r.service == ev.service and r.hits > 0 and r.action in FAULT_ACTIONS
         ]
@@ -222,7 +304,7 @@ def diagnose(result: TestResult) -> list[Diagnostic]:
             )
         out.append(
             Diagnostic(
-                level="error",
+                level="info" if result.passed else "error",
                 code="SERVICE_CRASHED",
                 message=f"service {ev.service} exited during the test ({how}, event #{ev.seq})",
                 suggestion=suggestion,
@@ -230,7 +312,7 @@ def diagnose(result: TestResult) -> list[Diagnostic]:
             )
         )
 
-    fault_rules = [r for r in rules if r.kind != "trace" and r.action in FAULT_ACTIONS]
+    fault_rules = _fault_rules(rules)
 
     if not result.passed and result.failure_type == "timeout":
         delays = [r for r in fault_rules if r.action == "delay" and r.hits > 0]
@@ -240,7 +322,7 @@ def diagnose(result: TestResult) -> list[Diagnostic]:
                     level="error",
                     code="TIMEOUT_DURING_FAULT",
                     message="the test timed out while delay faults were firing: "
-                    + ", ".join(_rule_text(r) for r in delays),
+                    + ", ".join(rule_text(r) for r in delays),
                     suggestion="the delay may exceed a client timeout or the test timeout; "
                     "shorten the delay or raise the timeout if the wait is expected",
                     service=delays[0].service,
@@ -248,26 +330,22 @@ def diagnose(result: TestResult) -> list[Diagnostic]:
                 )
             )
 
-    # A partition is one rule per direction; traffic usually flows one way only, so it
-    # counts as fired when any direction fired (rules of one partition share a label).
-    partitions_fired = {r.label for r in fault_rules if r.kind == "partition" and r.hits > 0}
-    for r in fault_rules:
-        if r.hits == 0 and not (r.kind == "partition" and r.label in partitions_fired):
-            out.append(_fault_not_fired(r, events))
+    for r in unfired_faults(result):
+        out.append(_fault_not_fired(r, events))
 
-    if result.passed and result.trace_assertions == 0:
+    if result.passed and result.trace_assertions == 0 and not _asserted_on_a_response(result):
         for r in fault_rules:
             if r.action == "deny" and r.hits > 0:
                 what = (
                     "made no assertions at all"
                     if result.assertions == 0
-                    else "made no trace assertion"
+                    else "made no trace assertion and no assertion on a step's answer"
                 )
                 out.append(
                     Diagnostic(
                         level="warning",
                         code="FAULT_FIRED_BUT_SUCCESS",
-                        message=f"fault rule {_rule_text(r)} fired {r.hits} time(s) and the "
+                        message=f"fault rule {rule_text(r)} fired {r.hits} time(s) and the "
                         f"test passed, but it {what}",
                         suggestion="check that the failure path really ran, e.g. "
                         f'assert_eventually(service="{r.service}", decision="deny*") '
@@ -284,7 +362,7 @@ def diagnose(result: TestResult) -> list[Diagnostic]:
                 level="info",
                 code="MULTIPLE_FAULTS_INTERACTION",
                 message=f"{len(fired)} fault rules fired in this failing test: "
-                + ", ".join(_rule_text(r) for r in fired),
+                + ", ".join(rule_text(r) for r in fired),
                 suggestion="the failure may come from their combination; run each fault alone "
                 "to see which one causes it",
             )

@@ -14,7 +14,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from .diagnostics import diagnose, effective_rules, syscall_summary
+from .diagnostics import (
+    diagnose,
+    effective_rules,
+    family_calls,
+    not_fired_text,
+    passed_without_fault,
+    syscall_summary,
+    unfired_faults,
+)
 from .events import Event
 from .results import Diagnostic, RuleReport, SuiteResult, TestResult
 
@@ -159,6 +167,15 @@ def _diag_json(d: Diagnostic) -> dict[str, Any]:
     return out
 
 
+def _not_fired_json(r: RuleReport, events: list[Event]) -> dict[str, Any]:
+    out: dict[str, Any] = {"service": r.service, "syscall": r.key, "spec": r.spec}
+    if r.label:
+        out["label"] = r.label
+    out["calls"] = family_calls(r, events)
+    out["message"] = not_fired_text(r, events)
+    return out
+
+
 def _test_json(star_file: str, r: TestResult) -> dict[str, Any]:
     out: dict[str, Any] = {"name": r.name, "result": r.result}
     if r.reason:
@@ -189,6 +206,11 @@ def _test_json(star_file: str, r: TestResult) -> dict[str, Any]:
     out["diagnostics"] = [_diag_json(d) for d in (r.diagnostics or diagnose(r))]
     if r.service_output:
         out["service_output"] = dict(sorted(r.service_output.items()))
+    if r.labels:
+        out["labels"] = dict(sorted(r.labels.items()))
+    unfired = [_not_fired_json(rule, r.events) for rule in unfired_faults(r)]
+    if unfired:
+        out["faults_not_fired"] = unfired
     out["events"] = [event_to_json(ev) for ev in r.events]
     return out
 
@@ -222,6 +244,7 @@ def _matrix_json(suite: SuiteResult) -> dict[str, Any] | None:
         }
         if r.reason:
             cell["reason"] = r.reason
+        cell["faults_fired"] = not unfired_faults(r)
         cells.append(cell)
     passed = sum(1 for r in cells_src if r.passed)
     return {
@@ -232,6 +255,7 @@ def _matrix_json(suite: SuiteResult) -> dict[str, Any] | None:
         "total": len(cells),
         "passed": passed,
         "failed": len(cells) - passed,
+        "passed_without_fault": sum(1 for r in cells_src if passed_without_fault(r)),
     }
 
 

@@ -30,7 +30,7 @@ class RuleReport:
 
 @dataclass(slots=True)
 class Diagnostic:
-    level: str  # "info" | "warning" | "error"
+    level: str  # "info" | "warning" | "error" (the console prints info as NOTE:)
     code: str  # FAULT_NOT_FIRED, FAULT_FIRED_BUT_SUCCESS, SERVICE_CRASHED, ...
     message: str
     suggestion: str = ""
@@ -54,7 +54,9 @@ class TestResult:
     events: list[Event] = field(default_factory=list)
     rules: list[RuleReport] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
-    service_output: dict[str, str] = field(default_factory=dict)  # last lines per service
+    # Per service: the captured output shown with a failure (what says why, plus the last
+    # lines; elided spans are marked, see faultbox/report/output_excerpt.py).
+    service_output: dict[str, str] = field(default_factory=dict)
     matrix: tuple[str, str] | None = None  # (scenario, fault) for matrix cells
     run_index: int = 0
     # How many assertion builtins the test body called (assert_true, assert_eq, assert_*),
@@ -62,6 +64,12 @@ class TestResult:
     # None = the runner did not count (diagnostics that need the count are then skipped).
     assertions: int | None = None
     trace_assertions: int | None = None
+    # How many events the trace held when the body's last assertion builtin ran (None = not
+    # recorded). An assertion after a step_recv may check what the caller saw (resp.status).
+    last_assertion_seq: int | None = None
+    # Free-form labels of the test (e.g. failure-mode or invariant ids): the console prints
+    # them in the block, JSON writes them under "labels", JUnit as <property> elements.
+    labels: dict[str, str] = field(default_factory=dict)
 
     @property
     def result(self) -> str:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import io
 
-from faultbox.runtime.matrix_report import MatrixProgress, render_matrix
-from faultbox.runtime.terminal import Reporter
+from faultbox.report.matrix_progress import MatrixProgress
+from faultbox.report.matrix_table import render_matrix
+from faultbox.report.terminal import Reporter
 from faultbox.trace.results import SuiteResult
 from faultbox.trace.results import TestResult as Result
 

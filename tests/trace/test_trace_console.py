@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from tracekit import make_result, slow_wal_rule
 
-from faultbox.trace.console import format_rule, format_trace_details
+from faultbox.report.trace_details import format_rule, format_trace_details
 from faultbox.trace.results import Diagnostic, RuleReport
 
 

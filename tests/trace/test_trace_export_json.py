@@ -8,7 +8,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from tracekit import TraceBuilder, make_result
+from tracekit import TraceBuilder, make_result, slow_wal_rule
 
 import faultbox
 from faultbox.trace.events import Event
@@ -129,8 +129,40 @@ def test_matrix_section(schema: dict) -> None:
         "passed": False,
         "duration_ms": 225,
         "reason": "assert_eq failed: 1 != 2",
+        "faults_fired": True,
     }
     assert m["excluded"] == [{"scenario": "refund", "fault": "db_down"}]
+    assert m["passed_without_fault"] == 0
+
+
+def test_a_fault_that_never_fired_is_in_the_json(schema: dict) -> None:
+    cell = make_result(
+        "test_matrix_order_flow_slow_wal", True, matrix=("order_flow", "slow_wal"),
+        rules=[slow_wal_rule(hits=0)], labels={"failure_mode": "FM-3"},
+    )  # fmt: skip
+    fired = make_result(
+        "test_matrix_order_flow_disk", True, matrix=("order_flow", "disk"), rules=[slow_wal_rule()]
+    )
+    out = build_trace_output(SuiteResult("m.star", [cell, fired], 10))
+    jsonschema.validate(out, schema)
+    test = out["tests"][0]
+    # order_trace() has three write calls on inventory (one on a system path), none faulted
+    assert test["faults_not_fired"] == [
+        {
+            "service": "inventory",
+            "syscall": "write",
+            "spec": "delay(100ms)",
+            "label": "slow WAL",
+            "calls": 3,
+            "message": 'fault write=delay(100ms) on inventory label="slow WAL" never fired '
+            "(0 of 3 write calls matched)",
+        }
+    ]
+    assert test["labels"] == {"failure_mode": "FM-3"}
+    assert "faults_not_fired" not in out["tests"][1] and "labels" not in out["tests"][1]
+    m = out["matrix"]
+    assert [c["faults_fired"] for c in m["cells"]] == [False, True]
+    assert m["passed_without_fault"] == 1
 
 
 def test_schema_rejects_broken_documents(suite: SuiteResult, schema: dict) -> None:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from tracekit import make_result
 
-from faultbox.trace.junit import junit_xml, write_junit
+from faultbox.report.junitxml import junit_xml, write_junit
 from faultbox.trace.results import SuiteResult
 
 

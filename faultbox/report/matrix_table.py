@@ -1,8 +1,9 @@
-"""The fault-matrix table printed after a suite, and the per-cell progress lines.
+"""The fault-matrix table printed after a suite.
 
 ``render_matrix(suite, out)`` returns the table (reference §3.5, in the tutorial's layout and in
 **declaration order**): plain text when ``out`` is not a terminal, a rich box-drawing table with
-colours when it is. ``MatrixProgress`` prints one line per finished cell on a terminal.
+colours when it is. A cell that passed while one of its faults never fired reads ``PASS*``; a
+legend line and the summary say so, and list the faults that never fired.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import shutil
 from dataclasses import dataclass
 from typing import TextIO
 
+from faultbox.trace.diagnostics import passed_without_fault, rule_text, unfired_faults
 from faultbox.trace.results import SuiteResult, TestResult
 
 #: Minimum width of the scenario column's text and of a fault column's text.
@@ -21,7 +23,13 @@ EXCLUDED = "— (excluded)"
 NOT_RUN = "—"
 
 
+#: Marks a passing cell whose fault never fired; explained by LEGEND.
+UNFIRED_MARK = "*"
+LEGEND = f"{UNFIRED_MARK} passed, but a fault of the cell never fired (see below)"
+
+
 def is_terminal(out: TextIO | None) -> bool:
+    """Whether ``out`` is a terminal (progress lines and colours only then)."""
     try:
         return bool(out is not None and out.isatty())
     except (AttributeError, ValueError):
@@ -46,8 +54,21 @@ class MatrixTable:
     def text(self, scenario: str, fault: str) -> str:
         result = self.cells.get((scenario, fault))
         if result is not None:
-            return f"PASS ({result.duration_ms}ms)" if result.passed else "FAIL"
+            return cell_status(result)
         return EXCLUDED if (scenario, fault) in self.excluded else NOT_RUN
+
+    @property
+    def unfired(self) -> list[TestResult]:
+        """Passing cells with a fault that never fired, in table order."""
+        return [r for r in self.results if passed_without_fault(r)]
+
+
+def cell_status(result: TestResult) -> str:
+    """``PASS (212ms)``, ``PASS* (212ms)`` (a fault never fired) or ``FAIL``."""
+    if not result.passed:
+        return "FAIL"
+    mark = UNFIRED_MARK if passed_without_fault(result) else ""
+    return f"PASS{mark} ({result.duration_ms}ms)"
 
 
 def build_table(suite: SuiteResult) -> MatrixTable | None:
@@ -79,9 +100,13 @@ def _title(table: MatrixTable) -> str:
 def _summary(table: MatrixTable) -> list[str]:
     results = table.results
     failed = [r for r in results if not r.passed]
+    unfired = table.unfired
     line = f"Result: {len(results) - len(failed)}/{len(results)} passed"
     if failed:
         line += f", {len(failed)} failed"
+    if unfired:
+        n = len(unfired)
+        line += f" ({n} passed without {'its' if n == 1 else 'their'} fault firing)"
     out = [line]
     if failed:
         out.append("Failures:")
@@ -89,7 +114,17 @@ def _summary(table: MatrixTable) -> list[str]:
             assert r.matrix is not None
             reason = (r.reason.splitlines() or [""])[0]
             out.append(f"  {r.matrix[0]} × {r.matrix[1]}: {reason}")
+    if unfired:
+        out.append("Faults that never fired:")
+        for r in unfired:
+            assert r.matrix is not None
+            rules = ", ".join(rule_text(rule) for rule in unfired_faults(r))
+            out.append(f"  {r.matrix[0]} × {r.matrix[1]}: {rules}")
     return out
+
+
+def _legend(table: MatrixTable) -> list[str]:
+    return [LEGEND] if table.unfired else []
 
 
 def render_plain(table: MatrixTable) -> str:
@@ -109,7 +144,7 @@ def render_plain(table: MatrixTable) -> str:
     # The rule runs as far as the longest line once trailing blanks are stripped.
     width = max(len(line.rstrip()) for line in [header, *rows])
     rule = "".join("┼" if c == "│" else "─" for c in header)[:width]
-    lines = [_title(table), "", header.rstrip(), rule, *(r.rstrip() for r in rows)]
+    lines = [_title(table), "", header.rstrip(), rule, *(r.rstrip() for r in rows), *_legend(table)]
     return "\n".join([*lines, "", *_summary(table)])
 
 
@@ -120,7 +155,7 @@ def render_rich(table: MatrixTable, width: int | None = None) -> str:
     from rich.table import Table
     from rich.text import Text
 
-    styles = {"PASS": "green", "FAIL": "bold red"}
+    styles = {"PASS": "green", "PASS" + UNFIRED_MARK: "yellow", "FAIL": "bold red"}
     grid = Table(box=box.MINIMAL, show_edge=False, pad_edge=False, header_style="bold")
     grid.add_column("")
     for f in table.faults:
@@ -138,9 +173,12 @@ def render_rich(table: MatrixTable, width: int | None = None) -> str:
     console.print(Text(_title(table), style="bold"))
     console.print()
     console.print(grid)
+    for line in _legend(table):
+        console.print(Text(line, style="yellow"))
     console.print()
     summary = _summary(table)
-    console.print(Text(summary[0], style="bold red" if len(summary) > 1 else "bold green"))
+    colour = "bold red" if any(not r.passed for r in table.results) else "bold green"
+    console.print(Text(summary[0], style="bold yellow" if table.unfired else colour))
     for line in summary[1:]:
         console.print(line, markup=False)
     return buf.getvalue().rstrip("\n")
@@ -152,28 +190,3 @@ def render_matrix(suite: SuiteResult, out: TextIO | None = None) -> str:
     if table is None:
         return ""
     return render_rich(table) if is_terminal(out) else render_plain(table)
-
-
-class MatrixProgress:
-    """``  [3/6] order_flow × disk_full PASS (208ms)`` per finished cell, on a terminal only."""
-
-    def __init__(self, out: TextIO, total: int | None = None, *, enabled: bool | None = None):
-        self.out = out
-        self.total = total
-        self.done = 0
-        self.enabled = is_terminal(out) if enabled is None else enabled
-
-    def line(self, result: TestResult) -> str:
-        assert result.matrix is not None
-        count = f"{self.done}/{self.total}" if self.total else str(self.done)
-        status = f"PASS ({result.duration_ms}ms)" if result.passed else "FAIL"
-        return f"  [{count}] {result.matrix[0]} × {result.matrix[1]} {status}"
-
-    def cell_done(self, result: TestResult) -> None:
-        """Count a finished cell and, on a terminal, print its line."""
-        if result.matrix is None:
-            return
-        self.done += 1
-        if self.enabled:
-            self.out.write(self.line(result) + "\n")
-            self.out.flush()

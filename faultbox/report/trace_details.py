@@ -1,14 +1,15 @@
-"""Console trace details printed under each ``--- PASS/FAIL: test ---`` header.
+"""The trace details of a test block: what follows ``--- PASS/FAIL: test ---`` and its reason.
 
-The runner prints the header, ``reason:`` and ``replay:`` lines; :func:`format_trace_details`
-returns the rest of the block (reference §3.5), one string per line, without newlines.
+:mod:`faultbox.report.terminal` prints the header, ``reason:`` and ``replay:`` lines;
+:func:`format_trace_details` returns the rest of the block (reference §3.5), one string per
+line, without newlines. JUnit puts the same lines in a failure's text.
 """
 
 from __future__ import annotations
 
-from .diagnostics import diagnose, effective_rules, is_allowed, syscall_summary
-from .events import Event
-from .results import Diagnostic, RuleReport, TestResult
+from faultbox.trace.diagnostics import diagnose, effective_rules, is_allowed, syscall_summary
+from faultbox.trace.events import Event
+from faultbox.trace.results import Diagnostic, RuleReport, TestResult
 
 __all__ = [
     "format_diagnostic",
@@ -17,7 +18,8 @@ __all__ = [
     "format_trace_details",
 ]
 
-_LEVEL = {"error": "ERROR", "warning": "WARNING", "info": "INFO"}
+# "info" reads as a note: e.g. a service that exited while the test passed anyway.
+_LEVEL = {"error": "ERROR", "warning": "WARNING", "info": "NOTE"}
 
 
 def format_syscall_line(ev: Event) -> str:
@@ -60,12 +62,15 @@ def format_diagnostic(d: Diagnostic) -> list[str]:
 def format_trace_details(result: TestResult, *, verbose: bool = False) -> list[str]:
     """The body of a test block: syscall trace, rules, diagnostics, failure summary.
 
-    Only syscall events whose decision is not an allow are listed, unless ``verbose``
+    The test's labels come first, if any. Only syscall events whose decision is not an allow
+    are listed, unless ``verbose``
     (``--verbose``), which lists every syscall event. The per-service summary is printed for
     failed tests only. Diagnostics come from ``result.diagnostics``, or are computed with
     :func:`diagnose` if the runner left that list empty.
     """
     lines: list[str] = []
+    if result.labels:
+        lines.append("  labels: " + " ".join(f"{k}={v}" for k, v in sorted(result.labels.items())))
     syscalls = [ev for ev in result.events if ev.type == "syscall"]
     listed = [
         format_syscall_line(ev)

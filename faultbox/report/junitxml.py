@@ -4,7 +4,9 @@
 time="0.225"><failure message="…" type="assertion">details</failure></testcase>…``
 
 One ``testcase`` per :class:`TestResult` (tests, matrix cells, runs); repeated names (``--runs``)
-get a ``[run N]`` suffix so every case is distinct.
+get a ``[run N]`` suffix so every case is distinct. Properties: ``scenario``/``fault``/``seed``
+of matrix cells, the test's labels, and ``faults_not_fired`` when a fault never fired (also a
+``warning:`` line in ``<system-out>``, where CI shows it for a passing case).
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ from collections import Counter
 from pathlib import Path
 from typing import IO
 
-from .console import format_trace_details
-from .export_json import classify_failure, replay_command
-from .results import SuiteResult, TestResult
+from faultbox.trace.diagnostics import not_fired_text, rule_text, unfired_faults
+from faultbox.trace.export_json import classify_failure, replay_command
+from faultbox.trace.results import SuiteResult, TestResult
+
+from .trace_details import format_trace_details
 
 __all__ = ["build_junit", "junit_xml", "write_junit"]
 
@@ -85,11 +89,12 @@ def build_junit(suite: SuiteResult, *, timestamp: _dt.datetime | None = None) ->
                 "time": _seconds(r.duration_ms),
             },
         )
-        if r.matrix is not None:
-            props = ET.SubElement(case, "properties")
-            ET.SubElement(props, "property", {"name": "scenario", "value": _clean(r.matrix[0])})
-            ET.SubElement(props, "property", {"name": "fault", "value": _clean(r.matrix[1])})
-            ET.SubElement(props, "property", {"name": "seed", "value": str(r.seed)})
+        unfired_rules = unfired_faults(r)
+        props = _properties(r, [rule_text(rule) for rule in unfired_rules])
+        if props:
+            props_el = ET.SubElement(case, "properties")
+            for name, value in props:
+                ET.SubElement(props_el, "property", {"name": name, "value": _clean(value)})
         if not r.passed:
             first_line = (r.reason or "test failed").splitlines()[0]
             failure = ET.SubElement(
@@ -101,14 +106,22 @@ def build_junit(suite: SuiteResult, *, timestamp: _dt.datetime | None = None) ->
                 },
             )
             failure.text = _clean(_details(suite.star_file, r))
-        if r.service_output:
+        out_lines = [f"warning: {not_fired_text(rule, r.events)}" for rule in unfired_rules]
+        out_lines.extend(f"--- {svc} ---\n{text}" for svc, text in sorted(r.service_output.items()))
+        if out_lines:
             out = ET.SubElement(case, "system-out")
-            out.text = _clean(
-                "\n".join(
-                    f"--- {svc} ---\n{text}" for svc, text in sorted(r.service_output.items())
-                )
-            )
+            out.text = _clean("\n".join(out_lines))
     return root
+
+
+def _properties(r: TestResult, unfired: list[str]) -> list[tuple[str, str]]:
+    props: list[tuple[str, str]] = []
+    if r.matrix is not None:
+        props += [("scenario", r.matrix[0]), ("fault", r.matrix[1]), ("seed", str(r.seed))]
+    props.extend(sorted(r.labels.items()))
+    if unfired:
+        props.append(("faults_not_fired", "; ".join(unfired)))
+    return props
 
 
 def junit_xml(suite: SuiteResult, *, timestamp: _dt.datetime | None = None) -> str:
