@@ -31,6 +31,7 @@ _TELLING = re.compile(
     r"|\blevel=(?:error|fatal|panic|critical)\b",
 )
 _TRACEBACK = re.compile(r"^\s*Traceback \(most recent call last\):")
+_CHAINED = re.compile(r"^(During handling of the above exception|The above exception was)")
 
 
 def is_telling(line: str) -> bool:
@@ -49,10 +50,15 @@ def _traceback_end(lines: Sequence[str], start: int) -> int:
             continue
         i += 1  # the exception line: "ValueError: …"
         # "During handling of the above exception…" / "The above exception was the direct
-        # cause…" introduce another traceback that belongs to the same crash.
-        if i + 2 < len(lines) and not lines[i].strip() and _TRACEBACK.match(lines[i + 2]):
-            i += 3  # past the blank line, the sentence and the next "Traceback" line
-            continue
+        # cause…" (between blank lines) introduce another traceback of the same crash.
+        if i + 1 < len(lines) and _CHAINED.match(lines[i + 1]):
+            nxt = next(
+                (j for j in range(i + 2, min(i + 4, len(lines))) if _TRACEBACK.match(lines[j])),
+                None,
+            )
+            if nxt is not None:
+                i = nxt + 1
+                continue
         break
     return i
 

@@ -7,7 +7,7 @@ import io
 from faultbox.report.matrix_progress import MatrixProgress
 from faultbox.report.matrix_table import render_matrix
 from faultbox.report.terminal import Reporter
-from faultbox.trace.results import SuiteResult
+from faultbox.trace.results import RuleReport, SuiteResult
 from faultbox.trace.results import TestResult as Result
 
 FAULTS = [
@@ -161,3 +161,58 @@ def test_reporter_in_a_pipe_prints_no_progress() -> None:
         reporter.test_done(r, 1, 1)
     reporter.suite_done(suite)
     assert out.getvalue() == "\n" + SEED_TABLE + "\n\n6 passed, 0 failed\n"
+
+
+def db_down_rule(hits: int) -> RuleReport:
+    return RuleReport(
+        kind="fault", service="api", key="connect", action="deny", spec="deny(ECONNREFUSED)",
+        filter=["connect"], hits=hits, errno="ECONNREFUSED",
+    )  # fmt: skip
+
+
+def unfired_suite() -> SuiteResult:
+    """health_check × db_down passes, but /health never connects to db: the fault never fired."""
+    fired = cell("order_flow", "db_down", 212)
+    fired.rules = [db_down_rule(3)]
+    quiet = cell("health_check", "db_down", 15)
+    quiet.rules = [db_down_rule(0)]
+    return SuiteResult(
+        "x", [quiet, fired], 1, matrix_order=(["order_flow", "health_check"], ["db_down"])
+    )
+
+
+def test_a_cell_whose_fault_never_fired_is_marked() -> None:
+    lines = render_matrix(unfired_suite(), io.StringIO()).splitlines()
+    assert lines[4:6] == ["order_flow        │ PASS (212ms)", "health_check      │ PASS* (15ms)"]
+    assert lines[6] == "* passed, but a fault of the cell never fired (see below)"
+    assert lines[8:] == [
+        "Result: 2/2 passed (1 passed without its fault firing)",
+        "Faults that never fired:",
+        "  health_check × db_down: connect=deny(ECONNREFUSED) on api",
+    ]
+    rich = render_matrix(unfired_suite(), Tty())
+    assert "PASS* (15ms)" in rich and "1 passed without its fault firing" in rich
+
+
+def test_progress_marks_the_cell_too() -> None:
+    progress = MatrixProgress(Tty(), total=2)
+    progress.cell_done(unfired_suite().results[0])
+    assert progress.out.getvalue() == "  [1/2] health_check × db_down PASS* (15ms)\n"
+
+
+def test_reporter_prints_the_block_of_a_cell_whose_fault_never_fired() -> None:
+    out = io.StringIO()
+    reporter = Reporter(out)
+    suite = unfired_suite()
+    for r in suite.results:
+        reporter.test_done(r, 1, 1)
+    text = out.getvalue()
+    assert "--- PASS: test_matrix_health_check_db_down (15ms, seed=0) ---" in text
+    assert (
+        "  WARNING: fault rule connect=deny(ECONNREFUSED) on api was installed but never fired"
+        " (0 hits), no connect call was intercepted" in text
+    )
+    assert "test_matrix_order_flow_db_down" not in text  # its fault fired: the table says it
+    quiet = Reporter(io.StringIO(), show="fail")
+    quiet.test_done(suite.results[0], 1, 1)
+    assert quiet.out.getvalue() == ""  # --show fail: passing blocks stay hidden

@@ -84,3 +84,12 @@ def test_computed_diagnostics_are_printed() -> None:
         ln.startswith("  WARNING: fault rule write=delay(100ms) on inventory") for ln in lines
     )
     assert "    hint: run with --verbose to see all intercepted syscalls" in lines
+
+
+def test_info_is_a_note_and_labels_come_first() -> None:
+    note = Diagnostic("info", "SERVICE_CRASHED", "service db exited during the test (exit code 1)")
+    r = make_result(events=[], diagnostics=[note], labels={"invariant": "I-2", "mode": "FM-1"})
+    assert format_trace_details(r) == [
+        "  labels: invariant=I-2 mode=FM-1",
+        "  NOTE: service db exited during the test (exit code 1)",
+    ]

@@ -5,9 +5,13 @@ from tracekit import TraceBuilder, make_result, order_trace, slow_wal_rule
 from faultbox.trace.diagnostics import (
     diagnose,
     effective_rules,
+    family_calls,
     is_faulted,
+    not_fired_text,
+    passed_without_fault,
     rules_from_events,
     syscall_summary,
+    unfired_faults,
 )
 from faultbox.trace.results import RuleReport
 
@@ -164,3 +168,54 @@ def test_a_partition_that_fired_one_way_is_not_reported_as_not_fired() -> None:
 def test_a_partition_that_never_fired_is_reported() -> None:
     result = make_result(rules=[_partition_rule("api", 0), _partition_rule("db", 0)])
     assert codes(diagnose(result)).count("FAULT_NOT_FIRED") == 2
+
+
+def test_fault_not_fired_counts_the_calls_it_could_have_matched() -> None:
+    b = TraceBuilder()
+    for _ in range(3):
+        b.syscall("inventory", "write", path="/tmp/x.log")
+    b.syscall("inventory", "fsync")
+    r = make_result(events=b.events(), rules=[deny_rule(0, path_glob="*.wal")])
+    (d,) = diagnose(r)
+    assert d.message == (
+        "fault rule write=deny(EIO) on inventory was installed but never fired (0 hits), "
+        "0 of 3 write calls matched"
+    )
+    assert unfired_faults(r) == r.rules and passed_without_fault(r)
+    assert not_fired_text(r.rules[0], r.events) == (
+        "fault write=deny(EIO) on inventory never fired (0 of 3 write calls matched)"
+    )
+    op = deny_rule(0, key="wal_write", filter=["write", "pwrite64"])
+    assert family_calls(op, r.events) == 3
+    assert not_fired_text(op, []) == (
+        "fault wal_write=deny(EIO) on inventory never fired (no pwrite64/write call was "
+        "intercepted)"
+    )
+    assert not passed_without_fault(make_result(passed=False, events=[], rules=[deny_rule(0)]))
+    assert not passed_without_fault(make_result(events=[], rules=[deny_rule(1)]))
+
+
+def test_an_exit_during_a_passing_test_is_a_note() -> None:
+    b = TraceBuilder()
+    b.start("db")
+    b.emit("service_exited", "db", exit_code="1", expected="false")
+    (d,) = diagnose(make_result(events=b.events(), rules=[]))
+    assert (d.code, d.level) == ("SERVICE_CRASHED", "info")
+    assert d.message == "service db exited during the test (exit code 1, event #3)"
+    assert 'assert_eventually(type="service_exited", service="db")' in d.suggestion
+
+
+def test_an_assertion_on_a_step_answer_checks_the_failure_path() -> None:
+    b = order_trace()  # has a step: step_send/step_recv on orders
+    recv = next(ev.seq for ev in b.events() if ev.type == "step_recv")
+    after = make_result(
+        events=b.events(), rules=[deny_rule(3)], assertions=1, trace_assertions=0,
+        last_assertion_seq=recv,
+    )  # fmt: skip
+    assert "FAULT_FIRED_BUT_SUCCESS" not in codes(diagnose(after))
+    before = make_result(
+        events=b.events(), rules=[deny_rule(3)], assertions=1, trace_assertions=0,
+        last_assertion_seq=recv - 1,
+    )  # fmt: skip
+    assert codes(diagnose(before)) == ["FAULT_FIRED_BUT_SUCCESS"]
+    assert "no assertion on a step's answer" in diagnose(before)[0].message

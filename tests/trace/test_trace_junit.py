@@ -3,7 +3,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from tracekit import make_result
+from tracekit import make_result, slow_wal_rule
 
 from faultbox.report.junitxml import junit_xml, write_junit
 from faultbox.trace.results import SuiteResult
@@ -74,3 +74,25 @@ def test_harness_failures_are_junit_errors(suite: SuiteResult) -> None:
     start = [c for c in ts.findall("testcase") if c.get("name") == "test_start"][0]
     assert start.find("failure") is None
     assert start.find("error").get("type") == "service_start"
+
+
+def test_a_fault_that_never_fired_is_a_property_and_a_system_out_line() -> None:
+    quiet = make_result(
+        "test_matrix_health_check_slow_wal", True, matrix=("health_check", "slow_wal"),
+        rules=[slow_wal_rule(hits=0)], labels={"failure_mode": "FM-3"},
+    )  # fmt: skip
+    root = ET.fromstring(junit_xml(SuiteResult("s.star", [quiet], 1)).split("\n", 1)[1])
+    case = root.find(".//testcase")
+    props = {p.get("name"): p.get("value") for p in case.find("properties")}
+    assert props == {
+        "scenario": "health_check",
+        "fault": "slow_wal",
+        "seed": "0",
+        "failure_mode": "FM-3",
+        "faults_not_fired": 'write=delay(100ms) on inventory label="slow WAL"',
+    }
+    assert case.find("system-out").text == (
+        'warning: fault write=delay(100ms) on inventory label="slow WAL" never fired '
+        "(0 of 3 write calls matched)"
+    )
+    assert case.find("failure") is None

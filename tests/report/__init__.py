@@ -1,0 +1,1 @@
+"""Tests of faultbox/report: console blocks, matrix table, JUnit, output excerpts."""
