@@ -26,7 +26,7 @@ from .process import ServiceProcess, ServiceStartError
 from .reaper import become_subreaper, children_now, end_strays
 from .steps import HTTP_TIMEOUT_S
 from .tmpdirs import expand_tmpdir
-from .watchdog import RUN_ID_ENV, ensure_watchdog
+from .watchdog import RUN_ID_ENV, ensure_watchdog, run_tmpdir
 
 _SIGNALS = {s.value for s in signal.Signals}
 
@@ -96,7 +96,8 @@ class Session:
         self._http: httpx.Client | None = None
         self.monitors = MonitorSet(self)
         self.sources: list[Any] = []
-        self.tmpdir = tempfile.mkdtemp(prefix="faultbox-")
+        # Inside the run directory, which the watchdog removes should faultbox be killed.
+        self.tmpdir = tempfile.mkdtemp(prefix="faultbox-", dir=run_tmpdir())
         self.aborted = threading.Event()
         # Daemons that services fork off are re-parented to us and ended with the test.
         become_subreaper()

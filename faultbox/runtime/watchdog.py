@@ -8,36 +8,50 @@ every service with ``FAULTBOX_RUN_ID=<id>`` in its environment, which all its de
 inherit. The watchdog waits for its stdin (a pipe only faultbox holds) to close — that
 happens however faultbox ends — then SIGKILLs every process still carrying the mark.
 
+Disk too: every test's temporary directory (services' ``"{tmpdir}"`` data, a PostgreSQL
+cluster of 39 MB) lives inside one *run directory* created with the watchdog
+(``<TMPDIR>/faultbox-run-XXXXXXXX``). After killing the marked processes the watchdog removes
+it; a normal exit removes it at once (``atexit``), so nothing waits on the watchdog then.
+
 This file is also the watchdog program: it runs as ``python -I -S watchdog.py RUN_ID`` and
 imports nothing from faultbox, so it starts in a few milliseconds.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 
 RUN_ID_ENV = "FAULTBOX_RUN_ID"
+RUN_DIR_PREFIX = "faultbox-run-"
 
 _run_id: str | None = None
+_run_dir: str | None = None
 _keepalive: subprocess.Popen[bytes] | None = None
 
 
 def ensure_watchdog() -> str:
     """Start this run's watchdog (once per process) and return the run id to mark services."""
-    global _run_id, _keepalive
+    global _run_id, _run_dir, _keepalive
     if _run_id is None:
         run_id = uuid.uuid4().hex
+        run_dir = tempfile.mkdtemp(prefix=RUN_DIR_PREFIX)
+        # Traversable (not listable) for services that run as another user= (tmpdirs.py).
+        os.chmod(run_dir, 0o711)
+        atexit.register(shutil.rmtree, run_dir, ignore_errors=True)
         env = {k: v for k, v in os.environ.items() if k != RUN_ID_ENV}
         # Its stdin is a pipe whose write end only this process holds (non-inheritable, so no
         # service gets a copy): the pipe closes exactly when faultbox exits, however it exits.
         try:
             _keepalive = subprocess.Popen(
-                [sys.executable, "-I", "-S", os.path.abspath(__file__), run_id],
+                [sys.executable, "-I", "-S", os.path.abspath(__file__), run_id, run_dir],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
@@ -46,8 +60,15 @@ def ensure_watchdog() -> str:
             )
         except OSError as exc:  # a safety net only: the run goes on without it
             print(f"faultbox: warning: no watchdog ({exc})", file=sys.stderr)
-        _run_id = run_id
+        _run_id, _run_dir = run_id, run_dir
     return _run_id
+
+
+def run_tmpdir() -> str:
+    """This run's directory (created with the watchdog): make every temporary dir inside it."""
+    ensure_watchdog()
+    assert _run_dir is not None
+    return _run_dir
 
 
 def marked_pids(run_id: str) -> list[int]:
@@ -85,15 +106,30 @@ def kill_marked(run_id: str, rounds: int = 5) -> int:
     return total
 
 
-def _main(run_id: str) -> None:
+def remove_run_dir(run_id: str, run_dir: str, rounds: int = 20) -> bool:
+    """Remove the run directory once nothing marked can write into it; True if it is gone."""
+    if not os.path.basename(run_dir).startswith(RUN_DIR_PREFIX):
+        return False  # never remove anything but a run directory
+    for _ in range(rounds):
+        shutil.rmtree(run_dir, ignore_errors=True)
+        if not os.path.lexists(run_dir):
+            return True
+        # A file appeared while we removed (a process that was still dying): again.
+        kill_marked(run_id, rounds=1)
+        time.sleep(0.05)
+    return not os.path.lexists(run_dir)
+
+
+def _main(run_id: str, run_dir: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        while sys.stdin.buffer.read(65536):
+        while os.read(0, 65536):
             pass
     except OSError:
         pass
     kill_marked(run_id)
+    remove_run_dir(run_id, run_dir)
 
 
 if __name__ == "__main__":
-    _main(sys.argv[1])
+    _main(sys.argv[1], sys.argv[2])

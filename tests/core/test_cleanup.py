@@ -15,7 +15,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.conftest import REPO, free_port, run_faultbox
+from tests.conftest import REPO, free_port, run_faultbox, write_demo_spec
+from tests.core.leftovers import assert_nothing_left, processes_with, run_env
 
 
 def _marked_processes(marker: str) -> list[psutil.Process]:
@@ -154,3 +155,74 @@ def test_a_daemon_forked_by_a_service_is_ended_with_its_test(
     assert not psutil.pid_exists(pid), f"daemon {pid} outlived its test"
     assert "processes outlived their service" in proc.stderr, proc.stderr
     assert f"sleep (pid {pid})" in proc.stderr, proc.stderr
+
+
+_FILLER = """\
+import os, socket, subprocess, sys
+d = sys.argv[1]
+with open(os.path.join(d, "data"), "wb") as f:
+    f.write(bytes(8 << 20))
+# A descendant that keeps writing into the directory until it is killed.
+subprocess.Popen(["sh", "-c", 'while :; do echo more >> "$0/log"; done', d])
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", int(os.environ["PORT"])))
+srv.listen(8)
+while True:
+    conn, _ = srv.accept()
+    if conn.recv(100):
+        open(os.path.join(d, "got-request"), "w").close()
+        conn.sendall(b"PONG\\n")  # sendto: held by the test's fault
+    conn.close()
+"""
+
+
+def test_sigkill_of_faultbox_leaves_no_process_and_no_directory(tmp_path: Path) -> None:
+    """faultbox is SIGKILLed while the test body waits on a held reply and the service (8 MB
+    in its per-test dir, a child still writing there) runs: the watchdog kills everything
+    and removes the run's directories."""
+    env, mark, tmpdir = run_env(tmp_path)
+    port = free_port()
+    script = tmp_path / "filler.py"
+    script.write_text(f"#!{sys.executable}\n{_FILLER}")
+    script.chmod(0o755)
+    spec = tmp_path / "spec.star"
+    spec.write_text(
+        f'db = service("db", "{script}", interface("main", "tcp", {port}),\n'
+        f'    args = ["{{tmpdir}}"], env = {{"PORT": "{port}"}},\n'
+        f'    healthcheck = tcp("localhost:{port}"))\n'
+        "def test_held():\n"
+        '    fault(db, sendto=delay("30s"), run=lambda: db.send(data="PING"))\n'
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "faultbox.cli", "test", str(spec)],
+        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    # The service marks the request it holds: from then on the body is mid-test.
+    while not list(tmpdir.glob("**/db/got-request")):
+        assert time.monotonic() < deadline, "the test body never reached the service"
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    assert list(tmpdir.glob("**/db/log"))
+    assert sum(marked for _, marked in processes_with(mark)) == 2  # the service, its writer
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=10)
+    assert_nothing_left(mark, tmpdir)
+
+
+def test_a_normal_run_leaves_no_directory(tmp_path: Path, demo_bin: Path) -> None:
+    """The run directory goes with faultbox's exit, without waiting for the watchdog."""
+    env, mark, tmpdir = run_env(tmp_path)
+    spec, _, _ = write_demo_spec(
+        tmp_path / "spec.star", demo_bin,
+        'def test_ping():\n    assert_eq(db.send(data="PING"), "PONG")\n',
+    )  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "faultbox.cli", "test", str(spec)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in tmpdir.iterdir()) == []
+    assert_nothing_left(mark, tmpdir)
