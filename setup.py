@@ -2,9 +2,10 @@
 
 * the seccomp launcher (launcher.c) — required; without a C compiler the install still
   succeeds and faultbox builds it on first use (or says why it cannot);
-* the native supervisor loop (_fastloop.c, fl_loop.c, fl_rule.c, fl_glob.c, fl_paths.c) —
-  optional; if it cannot be built (no compiler, no Python.h), faultbox tries again on first
-  use and otherwise runs the Python reference loop, with a RuntimeWarning.
+* the native supervisor loop, the ``_fastloop`` extension (bindings py_module.c, py_rule.c;
+  the GIL-free loop loop.c, loop_glob.c, loop_paths.c) — optional; if it cannot be built
+  (no compiler, no Python.h), faultbox tries again on first use and otherwise runs the
+  Python reference loop, with a RuntimeWarning.
 
 Everything else about the package lives in pyproject.toml.
 """

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from faultbox.intercept import Rule, Supervisor, SyscallRecord, expand_syscalls, launch
-from faultbox.intercept.periodic import FLUSH_EVERY_S
 
 WRITE = expand_syscalls("write")
 HERE = Path(__file__).resolve().parent
@@ -94,8 +93,8 @@ class _Counter:
 
 def _supervised(b: Build, n: int, backend: str, glob: str, expect_ok: int, decision: str) -> float:
     sink = _Counter(str(b.data))
-    # Configured exactly as faultbox's sessions run it (runtime/session.py).
-    sup = Supervisor(sink, seed=1, backend=backend, buffered=True, flush_every_s=FLUSH_EVERY_S)
+    # The supervisor's one configuration, as faultbox's sessions run it (buffered, 5 ms flush).
+    sup = Supervisor(sink, seed=1, backend=backend)
     if sup.backend != backend:
         raise RuntimeError(f"asked for the {backend} loop, got {sup.backend}")
     rule = Rule(key="write", action="deny", syscalls=WRITE, errno=errno.EIO, path_glob=glob)

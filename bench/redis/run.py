@@ -35,7 +35,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from faultbox.intercept import Rule, Supervisor, expand_syscalls, launch  # noqa: E402
-from faultbox.intercept.periodic import FLUSH_EVERY_S
 
 FSYNC = expand_syscalls("fsync")
 WRITE = expand_syscalls("write")
@@ -109,8 +108,8 @@ def redis(notify: tuple[str, ...], backend: str | None, workdir: Path) -> Iterat
     def sink(_rec: object) -> None:
         records[0] += 1
 
-    # Configured exactly as faultbox's sessions run it (runtime/session.py).
-    sup = Supervisor(sink, seed=1, backend=backend, buffered=True, flush_every_s=FLUSH_EVERY_S)
+    # The supervisor's one configuration, as faultbox's sessions run it (buffered, 5 ms flush).
+    sup = Supervisor(sink, seed=1, backend=backend)
     glob = "/nonexistent/**/*.aof"
     sup.add_rules("redis", [Rule("io", "deny", notify, errno.EIO, path_glob=glob)])
     lp = launch(argv, env=env, notify=notify, stdout=subprocess.DEVNULL)

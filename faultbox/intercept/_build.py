@@ -4,8 +4,7 @@ Two artifacts, both named with a hash of their sources and build constants so an
 source never runs with a stale binary:
 
 * the launcher executable (``launcher.c``) — required for interception;
-* the ``_fastloop`` extension (``_fastloop.c``, ``fl_loop.c``, ``fl_rule.c``, ``fl_glob.c``,
-  ``fl_paths.c`` and their headers) — optional: without it the supervisor runs its Python
+* the ``_fastloop`` extension — optional: without it the supervisor runs its Python
   reference loop (slower, same decisions).
 """
 
@@ -26,10 +25,14 @@ from faultbox.intercept.errors import InterceptUnavailable
 
 _HERE = Path(__file__).resolve().parent
 SOURCE = _HERE / "launcher.c"
+# The extension's C files: ``py_*`` are the Python bindings (need the GIL), ``loop*`` the loop
+# that runs with the GIL released.
 FASTLOOP_SOURCES = tuple(
-    _HERE / n for n in ("_fastloop.c", "fl_loop.c", "fl_rule.c", "fl_glob.c", "fl_paths.c")
+    _HERE / n for n in ("py_module.c", "py_rule.c", "loop.c", "loop_glob.c", "loop_paths.c")
 )
-FASTLOOP_HEADERS = tuple(_HERE / n for n in ("fl_loop.h", "fl_rule.h", "fl_glob.h", "fl_paths.h"))
+FASTLOOP_HEADERS = tuple(
+    _HERE / n for n in ("alloc.h", "py_rule.h", "loop.h", "loop_glob.h", "loop_paths.h")
+)
 PACKAGED_DIR = _HERE / "bin"
 CFLAGS = ["-O2", "-Wall", "-Wextra"]
 _lock = threading.Lock()

@@ -16,8 +16,9 @@ import threading
 from array import array
 from collections.abc import Iterable
 
+from faultbox.intercept.globs import compile_glob, glob_matches
 from faultbox.intercept.paths import is_system_path
-from faultbox.intercept.rules import Rule, compile_glob, draw, glob_matches, stream_key
+from faultbox.intercept.rules import Rule, draw, stream_key
 from faultbox.intercept.syscalls import PATH_KIND
 
 ACT_DENY, ACT_DELAY, ACT_TRACE, ACT_ALLOW = 1, 2, 3, 4

@@ -16,16 +16,18 @@ import importlib.util
 import itertools
 import os
 import re
+import time
 import warnings
 from types import ModuleType
 from typing import Any
 
+from faultbox.intercept import decide, ioctl, syscalls
 from faultbox.intercept._build import fastloop_path
 from faultbox.intercept.decide import ACT_DENY, CompiledRule, ServiceRules
 from faultbox.intercept.errors import InterceptUnavailable
+from faultbox.intercept.globs import glob_matches, glob_to_regex
 from faultbox.intercept.paths import decode_sockaddr
 from faultbox.intercept.records import SyscallRecord
-from faultbox.intercept.rules import glob_matches, glob_to_regex
 from faultbox.intercept.syscalls import TABLES, host_arch
 
 try:  # Python 3.11+: the parser behind re.compile (sre_parse is its deprecated alias)
@@ -36,8 +38,11 @@ except ImportError:  # pragma: no cover - older layouts
     import sre_parse as _sre_parse  # type: ignore[no-redef]
 
 ENV = "FAULTBOX_SUPERVISOR"
-_MAX_TOKENS = 1024  # fl_glob.c's limit; longer programs fall back to the regex
+_MAX_TOKENS = 1024  # loop_glob.c's limit; longer programs fall back to the regex
 _T_CHAR, _T_STAR, _T_SKIP = 1, 2, 3
+EV_FD, EV_DELAY, EV_MISS, EV_FAIL, EV_FULL = 0, 1, 2, 3, 4  # what Loop.run() hands back
+#: Records held before delivery is forced (the Python loop's limit; the native arena's size).
+BUFFER_CAP = 65536
 _module: ModuleType | None = None
 _load_error: str | None = None
 _rule_ids = itertools.count(1)
@@ -56,10 +61,46 @@ def load() -> ModuleType | None:
         assert spec is not None
         module = importlib.util.module_from_spec(spec)
         loader.exec_module(module)
+        check_constants(module.CONSTANTS)
         _module = module
-    except (InterceptUnavailable, ImportError, OSError) as e:
+    except (InterceptUnavailable, ImportError, OSError, AttributeError) as e:
         _load_error = str(e)
     return _module
+
+
+def python_constants() -> dict[str, int]:
+    """The values the C side must agree with, as the Python side defines them."""
+    names = ("KIND_NONE", "KIND_FD", "KIND_PATH0", "KIND_AT", "KIND_SOCKADDR", "KIND_AT2")
+    return {
+        **{f"ACT_{a}": getattr(decide, f"ACT_{a}") for a in ("DENY", "DELAY", "TRACE", "ALLOW")},
+        **{n: getattr(syscalls, n) for n in names},
+        "EV_FD": EV_FD,
+        "EV_DELAY": EV_DELAY,
+        "EV_MISS": EV_MISS,
+        "EV_FAIL": EV_FAIL,
+        "EV_FULL": EV_FULL,
+        "FL_T_CHAR": _T_CHAR,
+        "FL_T_STAR": _T_STAR,
+        "FL_T_SKIP": _T_SKIP,
+        "FLAG_CONTINUE": ioctl.FLAG_CONTINUE,
+        "NOTIF_RECV": ioctl.NOTIF_RECV,
+        "NOTIF_SEND": ioctl.NOTIF_SEND,
+        "NOTIF_ID_VALID": ioctl.NOTIF_ID_VALID,
+        "NOTIF_SIZE": ioctl.NOTIF.size,
+        "RESP_SIZE": ioctl.RESP.size,
+        "ARENA_RECORDS": BUFFER_CAP,
+    }
+
+
+def check_constants(c_side: dict[str, int]) -> None:
+    """Refuse an extension whose shared constants differ from Python's (a stale or broken
+    build would otherwise answer with the wrong action or misread the kernel's structs)."""
+    expected = python_constants()
+    wrong = [
+        f"{k}: C {c_side.get(k)!r}, Python {v!r}" for k, v in expected.items() if c_side.get(k) != v
+    ]
+    if wrong:
+        raise InterceptUnavailable(f"_fastloop constants differ from Python's: {'; '.join(wrong)}")
 
 
 def load_error() -> str | None:
@@ -93,7 +134,7 @@ class _Unsupported(Exception):
 
 
 def glob_program(glob: str) -> tuple[tuple[int, ...], tuple[tuple[int, ...], ...]] | None:
-    """``glob`` as (flat tokens, classes) for fl_glob.c, or None to match with the regex.
+    """``glob`` as (flat tokens, classes) for loop_glob.c, or None to match with the regex.
 
     The program comes from parsing ``glob_to_regex(glob)`` with the ``re`` parser, so any
     quirk of the translation (``**/``, ``[!...]`` keeping ``/`` out, odd brackets) is what C
@@ -169,12 +210,12 @@ def _emit(items: list[Any], tokens: list[list[int]], classes: list[tuple[int, ..
 class NativeEngine:
     """One ``_fastloop.Loop`` plus what Python keeps for it: service ids, rules, plans."""
 
-    def __init__(self, notify_fd: int, buffered: bool) -> None:
+    def __init__(self) -> None:
         mod = load()
         if mod is None:
             raise InterceptUnavailable(f"native supervisor loop unavailable: {_load_error}")
         self.mod = mod
-        self.loop = mod.Loop(notify_fd, buffered, decode_sockaddr)
+        self.loop = mod.Loop(decode_sockaddr)
         self._names: dict[int, str] = {nr: n for n, nr in TABLES[host_arch()].items()}
         self._name_table = tuple(self.name(nr) for nr in range(mod.NR_MAX))
         self._service_ids: dict[str, int] = {}
@@ -209,13 +250,26 @@ class NativeEngine:
         plans = {nr: self._plan(rules, nr) for nr in self._numbers[sid]}
         self.loop.set_plans(sid, plans, True)
 
-    def miss(self, sid: int, nr: int) -> None:
-        """A syscall the loop has no plan for (caller holds the supervisor's lock)."""
+    def miss(self, sid: int, nr: int) -> SyscallRecord | None:
+        """A syscall the loop has no plan for (caller holds the supervisor's lock).
+
+        In range: compile its plan; the loop then decides the held notification. Out of
+        range (no plan can exist, no rule can name it): answer CONTINUE now and return its
+        record, instead of handing it to the loop again (which would miss again, forever).
+        """
         rules = self._rules[sid]
         assert rules is not None
         if 0 <= nr < self.mod.NR_MAX:
             self._numbers[sid].add(nr)
             self.loop.set_plans(sid, {nr: self._plan(rules, nr)}, False)
+            return None
+        pending = self.loop.release_pending()
+        if pending is None:
+            return None
+        _sid, _nr, tid = pending
+        return SyscallRecord(
+            self._services[sid], self.name(nr), tid, "allow", "", "", "", 0, time.time_ns(), True
+        )
 
     def _plan(self, rules: ServiceRules, nr: int) -> tuple[int, tuple[tuple[Any, int], ...]]:
         plan = rules.plan(nr)  # the reference: same rules, same order

@@ -1,6 +1,6 @@
-"""Deliver a buffered supervisor's records every few milliseconds.
+"""Deliver the supervisor's records every few milliseconds.
 
-In buffered mode the loop only records into its preallocated buffer; nothing hands records to
+The loop only records into its preallocated buffer; nothing hands records to
 Python per notification (that hand-off was the largest remaining cost of an intercepted call).
 Readers of the trace flush first anyway; this thread bounds how late monitors see an event.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-#: How faultbox runs its supervisors: records reach the sink at most this late (seconds).
+#: Records reach the supervisor's sink at most this late (seconds).
 FLUSH_EVERY_S = 0.005
 
 

@@ -1,9 +1,8 @@
-"""Fault rules: the public :class:`Rule`, path globs, and deterministic probability draws."""
+"""Fault rules: the public :class:`Rule` and deterministic probability draws (globs: globs.py)."""
 
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass, field
 
 from faultbox.intercept.durations import format_go_duration
@@ -17,10 +16,11 @@ _M64 = (1 << 64) - 1
 class Rule:
     """One fault or trace rule for a service.
 
-    ``syscalls`` is already family-expanded. ``path_glob`` ("" = any path) uses ``*`` (not
-    crossing ``/``), ``?``, ``[...]`` and ``**`` (any depth). ``dest_ports`` limits a
-    ``connect`` rule to those destination ports (empty = any). ``action="allow"`` (an
-    addition to the contract) fires as an explicit ``allow`` and stops the evaluation.
+    ``syscalls`` is already family-expanded. ``path_glob`` ("" = any path) is a glob of
+    globs.py (``*`` crosses ``/``, ``?`` is one character, brackets are literal).
+    ``dest_ports`` limits a ``connect`` rule to those destination ports (empty = any).
+    ``action="allow"`` (an addition to the contract) fires as an explicit ``allow`` and
+    stops the evaluation.
     """
 
     key: str
@@ -82,55 +82,6 @@ class Rule:
                 ports,
             )
         )
-
-
-def glob_to_regex(glob: str) -> str:
-    """Translate a path glob: ``*`` and ``?`` stay within one component, ``**`` crosses."""
-    out: list[str] = []
-    i, n = 0, len(glob)
-    while i < n:
-        c = glob[i]
-        if c == "*":
-            if glob.startswith("**/", i):
-                out.append("(?:.*/)?")  # zero or more whole directories
-                i += 3
-            elif glob.startswith("**", i):
-                out.append(".*")
-                i += 2
-            else:
-                out.append("[^/]*")
-                i += 1
-        elif c == "?":
-            out.append("[^/]")
-            i += 1
-        elif c == "[":
-            end = glob.find("]", i + 2 if glob[i + 1 : i + 2] in ("!", "^") else i + 1)
-            if end < 0:
-                out.append(re.escape(c))
-                i += 1
-                continue
-            body = glob[i + 1 : end]
-            neg = body[:1] in ("!", "^")
-            body = body[1:] if neg else body
-            out.append(f"[{'^/' if neg else ''}{body.replace(chr(92), chr(92) * 2)}]")
-            i = end + 1
-        else:
-            out.append(re.escape(c))
-            i += 1
-    return "".join(out)
-
-
-def compile_glob(glob: str) -> re.Pattern[str]:
-    """Compiled :func:`glob_to_regex`, matched with ``fullmatch``."""
-    return re.compile(glob_to_regex(glob), re.DOTALL)
-
-
-def glob_matches(pattern: re.Pattern[str], path: str) -> bool:
-    """The glob names ``path`` itself or its directory (``dirname(path) + "/"``)."""
-    if pattern.fullmatch(path):
-        return True
-    cut = path.rfind("/")
-    return cut > 0 and pattern.fullmatch(path[: cut + 1]) is not None
 
 
 def stream_key(seed: int, service: str, syscall: str, identity: str) -> int:

@@ -2,8 +2,11 @@
 
 Per notification: RECV (only on EPOLLIN: RECV ignores O_NONBLOCK), name the path, check
 NOTIF_ID_VALID, evaluate the stacked rules, answer (CONTINUE / -errno) or park it on the
-timer heap (delay), append a :class:`SyscallRecord`. Records reach ``sink`` in order, after
-the answer, at the end of each epoll batch (or only on :meth:`flush` with ``buffered=True``).
+timer heap (delay), append a :class:`SyscallRecord` to a buffer. Records reach ``sink`` in
+order on :meth:`flush` (readers of the trace flush first), on :meth:`stop`, from a
+:class:`PeriodicFlush` thread every 5 ms, and once more than 65536 are pending. This is the one
+configuration (faultbox test, the benchmarks and the tests all run it): the hot path only
+records.
 
 Failure policy: if the loop dies (an exception, a listener error, a raising sink), the
 supervisor sets :attr:`failure`, SIGKILLs every attached service's process group (a service
@@ -12,8 +15,7 @@ calls ``on_failure(reason)``.
 
 Two interchangeable loops make the decisions: the native one (``_fastloop``, C, GIL released;
 see native.py) when it is built, and the Python reference (``backend="python"`` or
-``FAULTBOX_SUPERVISOR=python``). With the native loop, records are drained from its buffer by
-a delivery thread (at once after a quiet spell, every 2 ms under load) instead of at the end of each epoll batch.
+``FAULTBOX_SUPERVISOR=python``).
 """
 
 from __future__ import annotations
@@ -48,21 +50,19 @@ from faultbox.intercept.ioctl import (
     RESP,
     set_sync_wakeup,
 )
-from faultbox.intercept.launch import LaunchedProcess
-from faultbox.intercept.native import NativeEngine, want_native
+from faultbox.intercept.native import BUFFER_CAP, NativeEngine, want_native
 from faultbox.intercept.paths import PathResolver, is_system_path
-from faultbox.intercept.periodic import PeriodicFlush
+from faultbox.intercept.periodic import FLUSH_EVERY_S, PeriodicFlush
 from faultbox.intercept.records import SyscallRecord
 from faultbox.intercept.rules import Rule
+from faultbox.intercept.spawn import LaunchedProcess
 from faultbox.intercept.syscalls import host_arch, names_by_number, numbers_for
 
 Sink = Callable[[SyscallRecord], None]
 _ZERO_NOTIF = bytes(NOTIF.size)
 _Q = struct.Struct("=Q")
 _EPOLLIN, _EPOLLERR, _EPOLLHUP = select.EPOLLIN, select.EPOLLERR, select.EPOLLHUP
-_BUFFER_CAP = 65536  # buffered mode still delivers past this many records (bounded memory)
 _DRAIN_BUDGET_S = 0.05  # stop(): time spent answering notifications that are still queued
-_DELIVERY_BATCH_S = 0.002  # native loop, under load: deliver records every 2 ms
 
 
 class SupervisorFailure(Exception):
@@ -96,13 +96,10 @@ class Supervisor:
         seed: int = 0,
         on_failure: Callable[[str], None] | None = None,
         *,
-        buffered: bool = False,
         backend: str | None = None,
-        flush_every_s: float | None = None,
     ) -> None:
         """``backend``: "native", "python" or None (``$FAULTBOX_SUPERVISOR``, else native if
-        it could be built — with a RuntimeWarning when it could not). ``flush_every_s`` (with
-        ``buffered``): deliver records at that interval from a helper thread."""
+        it could be built — with a RuntimeWarning when it could not)."""
         self.seed = seed
         self.on_failure = on_failure
         self.failure: str | None = None
@@ -110,7 +107,6 @@ class Supervisor:
         self._dropped = 0
         self._sink = sink
         self._sink_broken = False
-        self._buffered = buffered
         self._names = names_by_number(host_arch()) if host_arch() else {}
         self._rules: dict[str, ServiceRules] = {}
         self._attached: list[_Attached] = []
@@ -127,23 +123,12 @@ class Supervisor:
         self._wake = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         self._ep.register(self._wake, _EPOLLIN)
         self._native: NativeEngine | None = None
-        self._delivery: threading.Thread | None = None
-        self._delivery_fd = -1
         if want_native(backend):
-            if not buffered:
-                self._delivery_fd = os.eventfd(0, os.EFD_CLOEXEC)
-            self._native = NativeEngine(self._delivery_fd, buffered)
+            self._native = NativeEngine()
             self._native.loop.watch(self._wake, True)
+        self._flusher = PeriodicFlush(self.flush, FLUSH_EVERY_S)
         self._thread = threading.Thread(target=self._run, name="faultbox-supervisor", daemon=True)
         self._thread.start()
-        if self._delivery_fd >= 0:
-            self._delivery = threading.Thread(
-                target=self._deliver_loop, name="faultbox-records", daemon=True
-            )
-            self._delivery.start()
-        self._flusher = (
-            PeriodicFlush(self.flush, flush_every_s) if buffered and flush_every_s else None
-        )
 
     @property
     def backend(self) -> str:
@@ -178,7 +163,7 @@ class Supervisor:
                 self._listeners[att.listener] = att
                 set_sync_wakeup(att.listener)
                 if self._native is not None:
-                    # the native loop polls listeners itself (see fl_loop.c: why not epoll)
+                    # the native loop polls listeners itself (see loop.c: why not epoll)
                     numbers = numbers_for(proc.notify, host_arch()) if host_arch() else []
                     self._native.attach(att.listener, att.rules, numbers)
                 else:
@@ -226,15 +211,14 @@ class Supervisor:
         """
         with self._lock:
             self._stopping = True
-            if threading.current_thread() in (self._thread, self._delivery):
+            if threading.current_thread() is self._thread:
                 return  # called from sink/on_failure: the loop cleans up when it returns
             if self._wake >= 0:  # still running (the loop closes it under this lock)
                 os.eventfd_write(self._wake, 1)
         self._thread.join(timeout)
         if self._thread.is_alive():
             self._fail(f"supervisor thread did not stop within {timeout}s")
-        if self._flusher is not None:
-            self._flusher.stop()
+        self._flusher.stop()
         self.flush()
 
     @property
@@ -294,7 +278,7 @@ class Supervisor:
                         self._ep.unregister(fd)
             if timers:
                 self._fire_timers()
-            if records and (not self._buffered or len(records) > _BUFFER_CAP):
+            if len(records) > BUFFER_CAP:  # bounded memory between two periodic flushes
                 self._deliver()
 
     def _native_loop(self, engine: NativeEngine) -> None:
@@ -316,10 +300,12 @@ class Supervisor:
                     heapq.heappush(timers, (due, self._timer_seq, self._listeners[fd], nid))
                 elif kind == ev_miss:
                     with self._lock:
-                        engine.miss(ev[2], ev[3])
+                        rec = engine.miss(ev[2], ev[3])
+                    if rec is not None:  # answered at once: a number no plan can exist for
+                        self._append_record(rec)
                 elif kind == ev_fail:
                     self._native_failure(ev[1], ev[2], ev[3])
-                else:  # the record buffer is full: deliver now (also in buffered mode)
+                else:  # the record arena is full: deliver now
                     self._deliver()
             if timers:
                 self._fire_timers()
@@ -354,6 +340,10 @@ class Supervisor:
             raise SupervisorFailure(f"listener of {service}: ID_VALID: {e}")
         if what == "SEND":
             raise SupervisorFailure(f"SEND failed: {e}")
+        if what == "event ring overflow":
+            raise SupervisorFailure("native loop: event ring overflow (an event would be lost)")
+        if what == "allocation":
+            raise SupervisorFailure(f"native loop: out of memory deciding for {service}")
         raise SupervisorFailure(f"{what} failed: {e}")
 
     def _handle(self, att: _Attached) -> None:
@@ -449,7 +439,11 @@ class Supervisor:
         records = self._records
         with self._deliver_lock:
             if self._native is not None:
-                records.extend(self._native.drain())
+                try:
+                    records.extend(self._native.drain())
+                except MemoryError:  # the records are lost: say so, do not run on silently
+                    self._crash("supervisor: out of memory converting records")
+                    return 0
             if self._sink_broken:  # it raised once and the services are dead: no more
                 records.clear()
                 return 0
@@ -459,7 +453,7 @@ class Supervisor:
                 while records:
                     sink(records.popleft())
             except BaseException as e:
-                # Wherever delivery runs (the flush thread, a reader, the delivery thread), a
+                # Wherever delivery runs (the flush thread, a reader, the loop thread), a
                 # sink that raises is a supervisor crash: the failure policy applies.
                 self._sink_broken = True
                 self._crash(f"supervisor loop crashed: {type(e).__name__}: {e}")
@@ -480,28 +474,6 @@ class Supervisor:
             if self._native is not None:
                 self._records.extend(self._native.drain())
             self._records.append(rec)
-
-    def _deliver_loop(self) -> None:
-        """Native loop, unbuffered: pass records on soon after the loop signals them.
-
-        The first record after a quiet spell is delivered at once (events as live as with the
-        Python loop); while records keep coming, this thread polls on its own timer every
-        _DELIVERY_BATCH_S instead of being woken by the loop for each batch: a wake-up from
-        the loop's thread tends to pull this thread onto the loop's CPU (wake-affine), where
-        converting records would slow every notification down.
-        """
-        while True:
-            try:
-                os.eventfd_read(self._delivery_fd)  # blocks with the GIL released
-            except OSError:
-                return
-            quiet = 0
-            while not self._stopping and quiet < 3:
-                delivered = self._deliver()  # a raising sink triggers the failure policy
-                quiet = 0 if delivered else quiet + 1
-                time.sleep(_DELIVERY_BATCH_S)
-            if self._stopping:
-                return
 
     # ---- failure and shutdown -----------------------------------------------------------
 
@@ -548,7 +520,7 @@ class Supervisor:
                     )
                 )
         self._drain_queued()
-        self._stop_delivery()
+        self._flusher.stop()  # nothing more to flush periodically; stop() flushes the rest
         for att in self._attached:
             self._close_listener(att)
             os.close(att.pidfd)
@@ -591,19 +563,6 @@ class Supervisor:
                     rec = SyscallRecord(att.service, name, tid, "allow", "", "", "", 0, 0, True)
                     rec.timestamp_ns = time.time_ns()
                     self._append_record(rec)
-
-    def _stop_delivery(self) -> None:
-        """End the delivery thread (unless it is the caller, e.g. a sink calling stop())."""
-        thread = self._delivery
-        if thread is None:
-            return
-        os.eventfd_write(self._delivery_fd, 1)  # _stopping is set: it returns
-        if thread is not threading.current_thread():
-            thread.join(5.0)
-        if not thread.is_alive():
-            os.close(self._delivery_fd)
-            self._delivery_fd = -1
-        self._delivery = None
 
     @staticmethod
     def _quiet_continue(fd: int, nid: int) -> None:

@@ -5,11 +5,13 @@ Filter semantics (see docs/traces.md):
 * ``service`` → ``ev.service``, ``type`` → ``ev.type``, ``event_type`` → ``ev.event_type``;
   every other key (``syscall``, ``path``, ``decision``, ``label``, ``op``, ``pid``, …) →
   ``ev.fields[key]``. A key the event does not carry never matches.
-* A pattern containing ``*`` or ``?`` is a glob over the **whole** value, and ``*`` crosses
-  ``/``: ``path="*.wal"`` matches ``/tmp/inventory.wal``, ``decision="deny*"`` matches
-  ``deny(input/output error)``. ``[`` has no special meaning (paths such as ``socket:[123]``
-  stay literal). A pattern without wildcards is an exact comparison. An empty pattern
-  matches anything (as in the original).
+* A pattern containing ``*`` or ``?`` is a glob over the **whole** value, in the one glob
+  dialect of op ``path=`` and fault rules (faultbox/intercept/globs.py, docs/spec-language.md
+  "Path globs"): ``*`` crosses ``/`` (``path="*.wal"`` matches ``/tmp/inventory.wal``,
+  ``decision="deny*"`` matches ``deny(input/output error)``), ``?`` is one character,
+  brackets are literal (``socket:[*]``). A ``path`` pattern also matches the files directly
+  inside a directory it names (``path="/tmp/"``). A pattern without wildcards is otherwise an
+  exact comparison. An empty pattern matches anything (as in the original).
 * ``where`` is a Python callable on :class:`Event`; when given, keyword filters **still
   apply** (both must hold). The original ignored keyword filters once ``where`` was given.
 * Only :data:`QUERYABLE_TYPES` are searched, unless the filters name a ``type`` explicitly
@@ -18,11 +20,11 @@ Filter semantics (see docs/traces.md):
 
 from __future__ import annotations
 
-import functools
 import json
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
+
+from faultbox.intercept.globs import value_matches
 
 from .events import QUERYABLE_TYPES, Event
 
@@ -47,23 +49,10 @@ __all__ = [
 ]
 
 
-@functools.lru_cache(maxsize=1024)
-def compile_pattern(pattern: str) -> Callable[[str], bool]:
-    """A predicate for one filter pattern (glob with ``*``/``?`` or exact)."""
-    if pattern == "":
-        return lambda _value: True
-    if "*" not in pattern and "?" not in pattern:
-        return pattern.__eq__
-    parts: list[str] = []
-    for ch in pattern:
-        if ch == "*":
-            parts.append(".*")
-        elif ch == "?":
-            parts.append(".")
-        else:
-            parts.append(re.escape(ch))
-    rx = re.compile("".join(parts), re.DOTALL)
-    return lambda value: rx.fullmatch(value) is not None
+def compile_pattern(pattern: str, *, path: bool = False) -> Callable[[str], bool]:
+    """A predicate for one filter pattern (glob with ``*``/``?`` or exact; ``path``: the
+    value is a path, so the directory rule of path globs applies)."""
+    return value_matches(pattern, path=path)
 
 
 def event_value(ev: Event, key: str) -> str | None:
@@ -91,7 +80,7 @@ def _key_matches(ev: Event, key: str, pattern: str) -> bool:
     value = event_value(ev, key)
     if value is None:
         return pattern == ""
-    return compile_pattern(pattern)(value)
+    return value_matches(pattern, path=key == "path")(value)
 
 
 def match_event(ev: Event, filters: Mapping[str, object]) -> bool:

@@ -23,7 +23,8 @@ from pathlib import Path
 import pytest
 
 from faultbox.intercept import Rule, Supervisor, SyscallRecord, expand_syscalls, launch, native
-from faultbox.intercept.rules import compile_glob, draw, glob_matches
+from faultbox.intercept.globs import compile_glob, glob_matches
+from faultbox.intercept.rules import draw
 
 REPO = Path(__file__).resolve().parents[2]
 mod = native.load()
@@ -74,18 +75,12 @@ def test_glob_corners(glob: str) -> None:
         assert _c_matches(glob, path) == glob_matches(pattern, path), (glob, path)
 
 
-@pytest.mark.filterwarnings("ignore::FutureWarning")  # "possible nested set": still valid
 def test_glob_fuzz() -> None:
     rng = random.Random(1)
     checked = 0
     for _ in range(3000):
         glob = "".join(rng.choice(_GLOB_ALPHABET) for _ in range(rng.randint(0, 7)))
-        try:
-            pattern = compile_glob(glob)
-        except re.error:
-            with pytest.raises(re.error):
-                native.glob_program(glob)  # refused alike: add_rules fails before C is asked
-            continue
+        pattern = compile_glob(glob)  # every string is a glob: nothing is refused
         for _ in range(20):
             path = "".join(rng.choice(_PATH_ALPHABET) for _ in range(rng.randint(0, 8)))
             assert _c_matches(glob, path) == glob_matches(pattern, path), (glob, path)
@@ -133,10 +128,10 @@ def _rules(d: Path, port: int) -> list[list[Rule]]:
             Rule("w2", "deny", WRITE, errno.ENOSPC, probability=0.3, path_glob=f"{d}/*/?.log"),
         ],
         [Rule("s", "delay", FSYNC, delay_ns=1_000_000, probability=0.3, label="slow")],
-        [Rule("o", "deny", OPEN, errno.ENOENT, probability=0.7, path_glob="**/[a-c]*.wal")],
+        [Rule("o", "deny", OPEN, errno.ENOENT, probability=0.7, path_glob="*/?.wal")],
         [Rule("o2", "deny", OPEN, errno.EACCES, probability=0.2)],  # no glob: not system paths
         [Rule("c", "deny", ("connect",), errno.ECONNREFUSED, probability=0.7, dest_ports={port})],
-        [Rule("a", "allow", WRITE, path_glob=f"{d}/[!x]*/*", probability=0.5, op="keep")],
+        [Rule("a", "allow", WRITE, path_glob=f"{d}/x[1]*", probability=0.5, op="keep")],
         [Rule("t", "trace", NOTIFY, label="tr", op="all")],
     ]
 

@@ -5,7 +5,7 @@
  * classes compare code points. Decoding the same way and simulating the same regex (as a
  * token program built by Python from rules.glob_to_regex) decides identically, including
  * "**", "**" + "/" (zero or more directories) and the odd corners of bracket expressions. */
-#include "fl_glob.h"
+#include "loop_glob.h"
 
 #include <stdlib.h>
 

@@ -1,7 +1,7 @@
 /* The native loop proper, run with the GIL released: poll the listeners and watched fds,
- * RECV, name the path (fl_paths.c), check ID_VALID, decide (globs in fl_glob.c, draws in
- * fl_rule.c), append a record to the arena Python drains, and answer. What Python owns goes
- * back to it as events (see fl_loop.h).
+ * RECV, name the path (loop_paths.c), check ID_VALID, decide (globs in loop_glob.c, draws
+ * below), append a record to the arena Python drains, and answer. What Python owns goes
+ * back to it as events (see loop.h).
  *
  * It waits with poll(2) on the listeners and the fds Python watches (its wake-up eventfd,
  * the services' pidfds), not with epoll_wait: only a poll-style waiter receives the kernel's
@@ -20,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fl_loop.h"
+#include "loop.h"
 
 static uint64_t now_ns(clockid_t clock) {
     struct timespec ts;
@@ -28,12 +28,26 @@ static uint64_t now_ns(clockid_t clock) {
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* Queue an event for Python. The loop stops receiving while the ring has no room for one
+ * more (ring_full), so this never runs out of slots; should it ever, the event is not
+ * dropped silently (a dropped delay would leave its notification unanswered and the target
+ * hung): the spare slot becomes a failure, and the failure policy kills the services. */
 static void push(LoopObject *self, int kind, int fd, int a, uint64_t b, uint64_t c,
                  const char *what) {
-    if (self->nev >= MAX_EVENTS) return; /* cannot happen: at most one event per polled fd */
+    if (self->nev >= self->evcap) {
+        event *e = &self->evs[self->evcap]; /* evs has one slot more than evcap */
+        e->kind = EV_FAIL, e->fd = fd, e->a = ENOBUFS, e->b = 0, e->c = 0;
+        e->what = "event ring overflow";
+        self->nev = self->evcap + 1;
+        return;
+    }
     event *e = &self->evs[self->nev++];
     e->kind = kind, e->fd = fd, e->a = a, e->b = b, e->c = c, e->what = what;
 }
+
+/* No room for the one event handling a notification may produce: leave the rest for the
+ * next run() (poll is level-triggered, nothing is lost by waiting). */
+static int ring_full(LoopObject *self) { return self->nev >= self->evcap; }
 
 /* No lock: only record() (this thread) sets the flag, only a drain's swap clears it; a stale
  * 1 just makes Python drain once more. */
@@ -43,7 +57,6 @@ static void record(LoopObject *self, int svc, const struct fl_notif *n, int rule
                    size_t plen) {
     rec r = {now_ns(CLOCK_REALTIME), (int32_t)n->pid, rule, (uint16_t)svc, (uint16_t)n->nr,
              (uint16_t)plen, (uint8_t)system, 0};
-    int wake = 0;
     pthread_mutex_lock(&self->rmu);
     arena *a = &self->arenas[self->cur];
     memcpy(a->buf + a->used, &r, sizeof r);
@@ -52,13 +65,7 @@ static void record(LoopObject *self, int svc, const struct fl_notif *n, int rule
     a->count++;
     if (a->count >= ARENA_RECORDS || a->used + REC_MAX > ARENA_BYTES)
         __atomic_store_n(&self->full, 1, __ATOMIC_RELAXED);
-    if (!self->buffered && self->notify_fd >= 0 && !self->signalled) wake = self->signalled = 1;
     pthread_mutex_unlock(&self->rmu);
-    if (wake) {
-        uint64_t one = 1;
-        ssize_t w = write(self->notify_fd, &one, sizeof one);
-        (void)w; /* an eventfd write only fails on overflow, and then a wake-up is pending */
-    }
 }
 
 /* Answer; 0 = done (or the task is gone), -1 = SEND failed (event pushed). */
@@ -155,7 +162,14 @@ static RuleObject *evaluate(LoopObject *self, const plan *p, int nr, size_t plen
             for (size_t k = 0; k < r->nports && !in; k++) in = r->ports[k] == port;
             if (!in) continue;
         }
-        if (r->prob < 1.0 && !fl_rule_fires(r, nr, p->e[i].key)) continue;
+        if (r->prob < 1.0) {
+            int fires = fl_rule_fires(r, nr, p->e[i].key);
+            if (fires < 0) { /* out of memory: no decision is better than a wrong one */
+                self->oom = 1;
+                return NULL;
+            }
+            if (!fires) continue;
+        }
         ((long long *)r->hits.buf)[r->index] += 1;
         return r;
     }
@@ -178,6 +192,12 @@ static void process(LoopObject *self, int fd, int svc, const struct fl_notif *n,
         }
     }
     RuleObject *r = p->n ? evaluate(self, p, n->nr, plen, port) : NULL;
+    if (self->oom) { /* a supervisor failure; the target must not hang meanwhile */
+        self->oom = 0;
+        push(self, EV_FAIL, fd, ENOMEM, 0, 0, "allocation");
+        answer(self, fd, n->id, 0);
+        return;
+    }
     int system = !r && plen && fl_is_system_path(self->path, plen);
     /* the record goes in before the answer: once the target sees the result, a flush()
      * delivers it */
@@ -304,7 +324,7 @@ void fl_run_loop(LoopObject *self, int timeout_ms) {
             self->hot = 0; /* quiet: wait on everything again */
             continue;
         }
-        for (int i = 0; i < n && !stop_batch(self); i++) {
+        for (int i = 0; i < n && !stop_batch(self) && !ring_full(self); i++) {
             short re = pfds[i].revents;
             if (!re) continue;
             if (svcs[i] < 0 || !(re & POLLIN)) { /* watched fd; or a listener's HUP/ERR/NVAL */
@@ -318,4 +338,29 @@ void fl_run_loop(LoopObject *self, int timeout_ms) {
         }
         if (self->nev) return;
     }
+}
+
+/* The draw counter of rule r for syscall nr, made on first use; NULL if out of memory.
+ * set_plans reserves every (rule, nr) of a plan up front, so the hot path never allocates. */
+stream *fl_rule_stream(RuleObject *r, int nr) {
+    for (size_t i = 0; i < r->nstreams; i++)
+        if (r->streams[i].nr == nr) return &r->streams[i];
+    if (r->nstreams == r->capstreams) {
+        size_t cap = r->capstreams ? 2 * r->capstreams : 4;
+        stream *grown = fl_realloc(r->streams, cap * sizeof *grown);
+        if (!grown) return NULL;
+        r->streams = grown;
+        r->capstreams = cap;
+    }
+    stream *s = &r->streams[r->nstreams++];
+    s->nr = nr;
+    s->n = 0;
+    return s;
+}
+
+/* CompiledRule.fires: consume this rule's next draw for syscall nr; -1 if out of memory */
+int fl_rule_fires(RuleObject *r, int nr, uint64_t key) {
+    stream *s = fl_rule_stream(r, nr);
+    if (!s) return -1;
+    return fl_draw(key, s->n++) < r->prob;
 }

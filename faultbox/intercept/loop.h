@@ -1,7 +1,7 @@
 /* The native loop's shared state: the kernel interface, the plans Python installs, the record
- * arenas Python drains, and the Loop object itself (fl_loop.c runs it, _fastloop.c exposes it). */
-#ifndef FL_LOOP_H
-#define FL_LOOP_H
+ * arenas Python drains, and the Loop object itself (loop.c runs it, py_module.c exposes it). */
+#ifndef LOOP_H
+#define LOOP_H
 
 #ifndef PY_SSIZE_T_CLEAN
 #define PY_SSIZE_T_CLEAN
@@ -11,9 +11,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "fl_glob.h"
-#include "fl_paths.h"
-#include "fl_rule.h"
+#include "alloc.h"
+#include "loop_glob.h"
+#include "loop_paths.h"
+#include "py_rule.h"
 
 /* ---- kernel interface (own definitions: Debian 12's headers lack some) ------------------ */
 struct fl_notif {
@@ -95,8 +96,6 @@ typedef struct {
 
 typedef struct {
     PyObject_HEAD
-    int notify_fd; /* eventfd written when the arena becomes non-empty (-1: never) */
-    int buffered;
     pthread_mutex_t mu; /* tables, listeners, rule streams */
     table **tables;
     size_t ntables;
@@ -108,19 +107,20 @@ typedef struct {
     pthread_mutex_t dmu; /* one drain at a time */
     arena arenas[2];
     int cur;
-    int signalled;
     int full; /* the current arena is full (set by record(), cleared by a drain's swap) */
     fl_resolver res;
     PyObject *decode_sockaddr;
     PyThreadState *ts; /* while run() has released the GIL */
-    int hot;           /* notifications keep coming: poll the listeners alone (fl_loop.c) */
+    int hot;           /* notifications keep coming: poll the listeners alone (loop.c) */
     uint64_t last_full; /* CLOCK_MONOTONIC ns of the last poll of the full set */
     int has_pending;   /* a notification received before its plan existed */
     int pending_fd, pending_svc;
     struct fl_notif pending;
     unsigned long long notifications, dropped;
-    event evs[MAX_EVENTS + 1];
+    event evs[MAX_EVENTS + 1]; /* the ring's spare slot reports an overflow (loop.c: push) */
     int nev;
+    int evcap; /* events per run() before the loop stops receiving (MAX_EVENTS; tests lower it) */
+    int oom;   /* an allocation failed while deciding: report it as a failure */
     char path[FL_PATH_MAX + 8];
     uint32_t cps[FL_MAX_CODEPOINTS];
 } LoopObject;
@@ -128,5 +128,21 @@ typedef struct {
 /* The loop proper, GIL released (self->ts holds the thread state): returns when self->evs
  * holds something for Python or timeout_ms passed (-1: no timeout). */
 void fl_run_loop(LoopObject *self, int timeout_ms);
+
+/* rules.draw: splitmix64 of key + (n + 1) * golden; bit-identical double in [0, 1) */
+static inline double fl_draw(uint64_t key, uint64_t n) {
+    uint64_t z = key + (n + 1) * 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return (double)(z >> 11) * (1.0 / 9007199254740992.0);
+}
+
+/* CompiledRule.fires: consume this rule's next draw for syscall nr (1 fires, 0 not, -1 out
+ * of memory). No GIL needed; the caller serialises calls for one rule (the Loop's mu). */
+int fl_rule_fires(RuleObject *r, int nr, uint64_t key);
+
+/* The draw counter of (r, nr), made if missing; NULL if out of memory. Caller holds mu. */
+stream *fl_rule_stream(RuleObject *r, int nr);
 
 #endif

@@ -1,7 +1,7 @@
 /* Path resolution for the native loop; every function mirrors one in paths.py / ioctl.py,
  * byte for byte, because decisions and records must equal the Python reference. */
 #define _GNU_SOURCE
-#include "fl_paths.h"
+#include "loop_paths.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>

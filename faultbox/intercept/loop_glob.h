@@ -1,6 +1,6 @@
-/* Path globs for the native supervisor loop (see fl_glob.c). */
-#ifndef FL_GLOB_H
-#define FL_GLOB_H
+/* Path globs for the native supervisor loop (see loop_glob.c). */
+#ifndef LOOP_GLOB_H
+#define LOOP_GLOB_H
 
 #include <stddef.h>
 #include <stdint.h>

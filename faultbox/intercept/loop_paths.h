@@ -1,6 +1,6 @@
 /* Naming what a notified syscall acts on, for the native loop (mirrors paths.py). */
-#ifndef FL_PATHS_H
-#define FL_PATHS_H
+#ifndef LOOP_PATHS_H
+#define LOOP_PATHS_H
 
 #include <stddef.h>
 #include <stdint.h>

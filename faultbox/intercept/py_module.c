@@ -2,9 +2,9 @@
  *
  * Python (native.py) keeps the rules and the reference semantics; it compiles, per service
  * and syscall number, a plan (path kind + the ordered rules that can apply, with their
- * probability stream keys) and hands it here. Loop.run() then, without the GIL (fl_loop.c):
- * polls the listeners, RECVs, names the path (fl_paths.c), checks ID_VALID, decides (globs in
- * fl_glob.c, draws bit-identical to rules.draw in fl_rule.c), appends a record to a
+ * probability stream keys) and hands it here. Loop.run() then, without the GIL (loop.c):
+ * polls the listeners, RECVs, names the path (loop_paths.c), checks ID_VALID, decides (globs in
+ * loop_glob.c, draws bit-identical to rules.draw), appends a record to a
  * preallocated arena that Python drains, and answers. It returns to Python only for what
  * Python owns: events on other fds (wake-up eventfd, pidfds, listener HUP/ERR), delays (the
  * timer heap), a syscall without a plan yet, a full record arena, and failures.
@@ -20,10 +20,12 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
-#include "fl_glob.h"
-#include "fl_loop.h"
-#include "fl_paths.h"
-#include "fl_rule.h"
+#include "loop_glob.h"
+#include "loop.h"
+#include "loop_paths.h"
+#include "py_rule.h"
+
+int fl_alloc_countdown = -1; /* alloc.h: no failure planned */
 
 static void plan_free(plan *p) { /* needs the GIL */
     if (!p) return;
@@ -38,24 +40,23 @@ static void table_free(table *t) { /* needs the GIL */
 }
 
 static int Loop_init(LoopObject *self, PyObject *args, PyObject *kw) {
-    static char *names[] = {"notify_fd", "buffered", "decode_sockaddr", NULL};
+    static char *names[] = {"decode_sockaddr", NULL};
     PyObject *dec;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "ipO", names, &self->notify_fd, &self->buffered,
-                                     &dec))
-        return -1;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O", names, &dec)) return -1;
     Py_INCREF(dec);
     self->decode_sockaddr = dec;
     pthread_mutex_init(&self->mu, NULL);
     pthread_mutex_init(&self->rmu, NULL);
     pthread_mutex_init(&self->dmu, NULL);
     for (int i = 0; i < 2; i++) {
-        self->arenas[i].buf = malloc(ARENA_BYTES);
+        self->arenas[i].buf = fl_malloc(ARENA_BYTES);
         if (!self->arenas[i].buf) {
             PyErr_NoMemory();
             return -1;
         }
     }
     fl_resolver_init(&self->res);
+    self->evcap = MAX_EVENTS;
     return 0;
 }
 
@@ -111,7 +112,7 @@ static PyObject *Loop_run(LoopObject *self, PyObject *args) {
 static int ensure_tables(LoopObject *self, size_t svc) {
     if (svc < self->ntables) return 0;
     size_t n = svc + 8;
-    table **grown = realloc(self->tables, n * sizeof *grown);
+    table **grown = fl_realloc(self->tables, n * sizeof *grown);
     if (!grown) return -1;
     for (size_t i = self->ntables; i < n; i++) grown[i] = NULL;
     self->tables = grown;
@@ -126,7 +127,7 @@ static PyObject *Loop_set_plans(LoopObject *self, PyObject *args) {
     PyObject *mapping;
     if (!PyArg_ParseTuple(args, "iO!p", &svc, &PyDict_Type, &mapping, &replace)) return NULL;
     if (svc < 0 || svc > 65535) return PyErr_Format(PyExc_ValueError, "bad service id");
-    table *fresh = calloc(1, sizeof *fresh);
+    table *fresh = fl_calloc(1, sizeof *fresh);
     if (!fresh) return PyErr_NoMemory();
     PyObject *key, *value;
     Py_ssize_t pos = 0;
@@ -141,7 +142,11 @@ static PyObject *Loop_set_plans(LoopObject *self, PyObject *args) {
         if (!PyArg_ParseTuple(value, "iO", &kind, &entries)) goto bad;
         Py_ssize_t ne = PySequence_Size(entries);
         if (ne < 0) goto bad;
-        plan *p = calloc(1, sizeof *p + (size_t)ne * sizeof(entry));
+        plan *p = fl_calloc(1, sizeof *p + (size_t)ne * sizeof(entry));
+        if (!p) {
+            PyErr_NoMemory();
+            goto bad;
+        }
         p->kind = kind;
         fresh->p[nr] = p;
         for (Py_ssize_t i = 0; i < ne; i++) {
@@ -161,7 +166,13 @@ static PyObject *Loop_set_plans(LoopObject *self, PyObject *args) {
     int err = 0;
     Py_BEGIN_ALLOW_THREADS /* never wait for mu while holding the GIL */
     pthread_mutex_lock(&self->mu);
-    if (ensure_tables(self, (size_t)svc) < 0) {
+    /* every draw counter the plans can need, now (under mu: the loop may be drawing from
+     * these rules) -- the hot path then never allocates */
+    for (int nr = 0; nr < NR_MAX && !err; nr++)
+        for (size_t i = 0; fresh->p[nr] && i < fresh->p[nr]->n && !err; i++)
+            if (fresh->p[nr]->e[i].rule->prob < 1.0 && !fl_rule_stream(fresh->p[nr]->e[i].rule, nr))
+                err = 1;
+    if (err || ensure_tables(self, (size_t)svc) < 0) {
         err = 1;
     } else if (replace || !self->tables[svc]) {
         old = self->tables[svc];
@@ -289,7 +300,6 @@ static PyObject *Loop_drain(LoopObject *self, PyObject *args) {
     pthread_mutex_lock(&self->rmu);
     a = &self->arenas[self->cur];
     self->cur ^= 1;
-    self->signalled = 0;
     __atomic_store_n(&self->full, 0, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&self->rmu);
     Py_END_ALLOW_THREADS
@@ -362,14 +372,24 @@ static PyObject *Loop_drain(LoopObject *self, PyObject *args) {
     return out;
 }
 
-/* Answer the notification held for a missing plan (shutdown); (svc, nr, tid) or None. */
+/* CONTINUE the notification held for a missing plan (a number no plan can exist for, or
+ * shutdown); (svc, nr, tid) or None. */
 static PyObject *Loop_release_pending(LoopObject *self, PyObject *Py_UNUSED(ignored)) {
     if (!self->has_pending) Py_RETURN_NONE;
     self->has_pending = 0;
     struct fl_resp r = {self->pending.id, 0, 0, FLAG_CONTINUE};
     int rc = ioctl(self->pending_fd, NOTIF_SEND, &r);
-    (void)rc; /* shutdown: the task may be gone */
+    (void)rc; /* the task may be gone; any other SEND error shows on the next RECV */
     return Py_BuildValue("(iiI)", self->pending_svc, self->pending.nr, self->pending.pid);
+}
+
+/* Test hook: at most n events per run() (1..MAX_EVENTS), to check the loop never drops one. */
+static PyObject *Loop_set_event_cap(LoopObject *self, PyObject *args) {
+    int n;
+    if (!PyArg_ParseTuple(args, "i", &n)) return NULL;
+    if (n < 1 || n > MAX_EVENTS) return PyErr_Format(PyExc_ValueError, "1..%d", MAX_EVENTS);
+    self->evcap = n;
+    Py_RETURN_NONE;
 }
 
 static PyObject *Loop_stats(LoopObject *self, PyObject *Py_UNUSED(ignored)) {
@@ -390,6 +410,8 @@ static PyMethodDef Loop_methods[] = {
     {"release_pending", (PyCFunction)Loop_release_pending, METH_NOARGS,
      "CONTINUE the notification waiting for a plan; (service, nr, tid) or None"},
     {"stats", (PyCFunction)Loop_stats, METH_NOARGS, "(notifications, dropped)"},
+    {"set_event_cap", (PyCFunction)Loop_set_event_cap, METH_VARARGS,
+     "set_event_cap(n): at most n events per run() (tests)"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -413,7 +435,11 @@ static PyObject *mod_glob_match(PyObject *Py_UNUSED(m), PyObject *args) {
     if (!PyArg_ParseTuple(args, "Oy#", &spec, &path, &n)) return NULL;
     fl_glob *g = fl_parse_glob(spec);
     if (!g) return NULL;
-    uint32_t *cps = calloc(FL_MAX_CODEPOINTS, sizeof *cps);
+    uint32_t *cps = fl_calloc(FL_MAX_CODEPOINTS, sizeof *cps);
+    if (!cps) {
+        fl_glob_free(g);
+        return PyErr_NoMemory();
+    }
     size_t ncp = fl_utf8_decode((const unsigned char *)path, (size_t)n, cps, FL_MAX_CODEPOINTS);
     int hit = fl_glob_matches(g, cps, ncp);
     free(cps);
@@ -425,7 +451,8 @@ static PyObject *mod_decode(PyObject *Py_UNUSED(m), PyObject *args) {
     const char *s;
     Py_ssize_t n;
     if (!PyArg_ParseTuple(args, "y#", &s, &n)) return NULL;
-    uint32_t *cps = calloc((size_t)n + 1, sizeof *cps);
+    uint32_t *cps = fl_calloc((size_t)n + 1, sizeof *cps);
+    if (!cps) return PyErr_NoMemory();
     size_t k = fl_utf8_decode((const unsigned char *)s, (size_t)n, cps, (size_t)n + 1);
     PyObject *out = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, cps, (Py_ssize_t)k);
     free(cps);
@@ -448,11 +475,37 @@ static PyObject *mod_draw(PyObject *Py_UNUSED(m), PyObject *args) {
     return PyFloat_FromDouble(fl_draw(key, n));
 }
 
+/* Test hook: make the allocation after n more fail (n < 0: none). */
+static PyObject *mod_fail_alloc_after(PyObject *Py_UNUSED(m), PyObject *args) {
+    int n;
+    if (!PyArg_ParseTuple(args, "i", &n)) return NULL;
+    __atomic_store_n(&fl_alloc_countdown, n < 0 ? -1 : n, __ATOMIC_RELAXED);
+    Py_RETURN_NONE;
+}
+
+/* The constants C shares with Python; native.py compares them with its own when it loads the
+ * module, so a mismatch disables the native loop instead of deciding wrongly. */
+static PyObject *shared_constants(void) {
+    return Py_BuildValue(
+        "{si si si si  si si si si si si  si si si si si  si si si  si sk sk sk sk  si si}",
+        "ACT_DENY", ACT_DENY, "ACT_DELAY", ACT_DELAY, "ACT_TRACE", ACT_TRACE, "ACT_ALLOW",
+        ACT_ALLOW, "KIND_NONE", KIND_NONE, "KIND_FD", KIND_FD, "KIND_PATH0", KIND_PATH0,
+        "KIND_AT", KIND_AT, "KIND_SOCKADDR", KIND_SOCKADDR, "KIND_AT2", KIND_AT2, "EV_FD", EV_FD,
+        "EV_DELAY", EV_DELAY, "EV_MISS", EV_MISS, "EV_FAIL", EV_FAIL, "EV_FULL", EV_FULL,
+        "FL_T_CHAR", FL_T_CHAR, "FL_T_STAR", FL_T_STAR, "FL_T_SKIP", FL_T_SKIP, "FLAG_CONTINUE",
+        (int)FLAG_CONTINUE, "NOTIF_RECV", (unsigned long)NOTIF_RECV, "NOTIF_SEND",
+        (unsigned long)NOTIF_SEND, "NOTIF_ID_VALID", (unsigned long)NOTIF_ID_VALID, "NOTIF_SIZE",
+        (unsigned long)sizeof(struct fl_notif), "RESP_SIZE", (int)sizeof(struct fl_resp),
+        "ARENA_RECORDS", ARENA_RECORDS);
+}
+
 static PyMethodDef mod_methods[] = {
     {"glob_match", mod_glob_match, METH_VARARGS, "glob_match(program, path bytes) -> bool"},
     {"decode", mod_decode, METH_VARARGS, "UTF-8 decode with surrogateescape semantics"},
     {"normpath", mod_normpath, METH_VARARGS, "posixpath.normpath on bytes"},
     {"draw", mod_draw, METH_VARARGS, "rules.draw(key, n)"},
+    {"_fail_alloc_after", mod_fail_alloc_after, METH_VARARGS,
+     "_fail_alloc_after(n): the allocation after n more fails, once (tests; -1: off)"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -465,6 +518,12 @@ PyMODINIT_FUNC PyInit__fastloop(void) {
     if (PyType_Ready(&fl_rule_type) < 0 || PyType_Ready(&LoopType) < 0) return NULL;
     PyObject *m = PyModule_Create(&moddef);
     if (!m) return NULL;
+    PyObject *constants = shared_constants();
+    if (!constants || PyModule_AddObject(m, "CONSTANTS", constants) < 0) {
+        Py_XDECREF(constants);
+        Py_DECREF(m);
+        return NULL;
+    }
     Py_INCREF(&fl_rule_type);
     Py_INCREF(&LoopType);
     if (PyModule_AddObject(m, "Rule", (PyObject *)&fl_rule_type) < 0 ||

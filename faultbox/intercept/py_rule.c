@@ -1,12 +1,13 @@
-/* The Rule type of the native loop: one rule of a service, prepared by native.py (its action,
- * glob program or Python matcher, ports, hit counter and probability streams), and the draws
- * that decide whether a probabilistic rule fires, bit-identical to rules.draw. */
+/* Python bindings: the Rule type of the native loop -- one rule of a service, prepared by
+ * native.py (its action, glob program or Python matcher, ports, hit counter and probability
+ * streams). The loop side (draws, fl_rule_fires) is in loop.c. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "fl_rule.h"
+#include "alloc.h"
+#include "py_rule.h"
 
 static void Rule_dealloc(RuleObject *self) {
     fl_glob_free(self->glob);
@@ -21,7 +22,12 @@ static int parse_u32_tuple(PyObject *seq, uint32_t **out, size_t *n) {
     PyObject *fast = PySequence_Fast(seq, "expected a sequence of ints");
     if (!fast) return -1;
     *n = (size_t)PySequence_Fast_GET_SIZE(fast);
-    *out = calloc(*n ? *n : 1, sizeof **out);
+    *out = fl_calloc(*n ? *n : 1, sizeof **out);
+    if (!*out) {
+        Py_DECREF(fast);
+        PyErr_NoMemory();
+        return -1;
+    }
     for (size_t i = 0; i < *n; i++) {
         unsigned long v = PyLong_AsUnsignedLong(PySequence_Fast_GET_ITEM(fast, i));
         (*out)[i] = (uint32_t)v;
@@ -35,12 +41,14 @@ static int parse_u32_tuple(PyObject *seq, uint32_t **out, size_t *n) {
 fl_glob *fl_parse_glob(PyObject *spec) {
     PyObject *tokens, *classes;
     if (!PyArg_ParseTuple(spec, "OO", &tokens, &classes)) return NULL;
-    fl_glob *g = calloc(1, sizeof *g);
+    fl_glob *g = fl_calloc(1, sizeof *g);
+    if (!g) return (fl_glob *)PyErr_NoMemory();
     uint32_t *flat = NULL;
     size_t nflat;
     if (parse_u32_tuple(tokens, &flat, &nflat) < 0 || nflat % 2) goto bad;
     g->ntokens = nflat / 2;
-    g->tokens = calloc(g->ntokens + 1, sizeof *g->tokens);
+    g->tokens = fl_calloc(g->ntokens + 1, sizeof *g->tokens);
+    if (!g->tokens) goto nomem;
     for (size_t i = 0; i < g->ntokens; i++) {
         g->tokens[i].type = (uint8_t)flat[2 * i];
         g->tokens[i].arg = flat[2 * i + 1];
@@ -49,7 +57,8 @@ fl_glob *fl_parse_glob(PyObject *spec) {
     flat = NULL;
     Py_ssize_t nc = PySequence_Size(classes);
     if (nc < 0) goto bad;
-    g->classes = calloc((size_t)nc + 1, sizeof *g->classes);
+    g->classes = fl_calloc((size_t)nc + 1, sizeof *g->classes);
+    if (!g->classes) goto nomem;
     g->nclasses = (size_t)nc;
     for (Py_ssize_t i = 0; i < nc; i++) {
         PyObject *c = PySequence_GetItem(classes, i);
@@ -59,7 +68,8 @@ fl_glob *fl_parse_glob(PyObject *spec) {
         if (rc < 0 || nflat % 2 != 1) goto bad;
         g->classes[i].negate = flat[0] != 0;
         g->classes[i].nranges = nflat / 2;
-        g->classes[i].ranges = calloc(nflat, sizeof(uint32_t));
+        g->classes[i].ranges = fl_calloc(nflat, sizeof(uint32_t));
+        if (!g->classes[i].ranges) goto nomem;
         memcpy(g->classes[i].ranges, flat + 1, (nflat - 1) * sizeof(uint32_t));
         free(flat);
         flat = NULL;
@@ -72,6 +82,8 @@ fl_glob *fl_parse_glob(PyObject *spec) {
         if (!ok) goto bad;
     }
     return g;
+nomem:
+    PyErr_NoMemory();
 bad:
     free(flat);
     fl_glob_free(g);
@@ -117,23 +129,3 @@ PyTypeObject fl_rule_type = {
     .tp_dealloc = (destructor)Rule_dealloc,
     .tp_doc = "A rule prepared for the native loop (see native.py).",
 };
-
-/* CompiledRule.fires: consume this rule's next draw for syscall nr */
-int fl_rule_fires(RuleObject *r, int nr, uint64_t key) {
-    stream *s = NULL;
-    for (size_t i = 0; i < r->nstreams; i++)
-        if (r->streams[i].nr == nr) s = &r->streams[i];
-    if (!s) {
-        if (r->nstreams == r->capstreams) {
-            size_t cap = r->capstreams ? 2 * r->capstreams : 4;
-            stream *grown = realloc(r->streams, cap * sizeof *grown);
-            if (!grown) return 0;
-            r->streams = grown;
-            r->capstreams = cap;
-        }
-        s = &r->streams[r->nstreams++];
-        s->nr = nr;
-        s->n = 0;
-    }
-    return fl_draw(key, s->n++) < r->prob;
-}
