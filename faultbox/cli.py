@@ -8,11 +8,15 @@ from __future__ import annotations
 import dataclasses
 import signal
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import click
 
 from faultbox import __version__
+from faultbox.generate.command import make_generate_command
+from faultbox.generate.profile import ScenarioProfile
+from faultbox.starlark_env.loader import LoadedSpec
 
 
 def _die(message: str, code: int = 1) -> None:
@@ -207,10 +211,17 @@ def diff_cmd(a: str, b: str, color: bool | None) -> None:
     sys.exit(0 if identical else 2)
 
 
-def _register_generate() -> None:
-    from faultbox.generate.command import generate_cmd
+def _profile_scenarios(spec: LoadedSpec, scenarios: Sequence[str], syscalls: frozenset[str]) -> list[ScenarioProfile]:  # fmt: skip
+    """``generate``'s profile runner: the scenarios once on real services (runtime/profile.py)."""
+    # local import: the runtime loads only when generate really profiles
+    from faultbox.runtime.profile import profile_scenarios
 
-    cli.add_command(generate_cmd)
+    return profile_scenarios(spec, scenarios, syscalls)
+
+
+def _register_generate() -> None:
+    # generate stays below the runtime: it gets the profile runner from here
+    cli.add_command(make_generate_command(_profile_scenarios))
 
 
 _register_generate()

@@ -12,8 +12,11 @@ import datetime
 from dataclasses import dataclass
 from pathlib import Path
 
-from .analysis import Symbol, Topology, load_path
+from faultbox.intercept import expand_syscalls
+
 from .mutations import CATEGORIES, Mutation
+from .profile import Skipped
+from .topology import Symbol, Topology, load_path
 
 HEADER = """\
 # ============================================================
@@ -89,13 +92,28 @@ def _scenario_var(topo: Topology, scenario: str) -> str:
     raise KeyError(scenario)
 
 
-def _assumption(topo: Topology, m: Mutation) -> list[str]:
+def covers(keys: tuple[str, ...], group: list[Mutation], what: str = "") -> str:
+    """``# covers: <syscalls> (<what the profile run saw>)`` for one assumption or partition."""
+    syscalls = ", ".join(s for key in keys for s in expand_syscalls(key)) + what
+    if any(m.unchecked for m in group):
+        return f"# covers: {syscalls} (not profiled)"
+    seen = list(dict.fromkeys(m.seen for m in group if m.seen))
+    if len({m.scenario for m in group}) > 1:  # one line per scenario (--output)
+        return "\n".join([f"# covers: {syscalls}", *(f"#   {m.scenario}: {m.seen}" for m in group)])
+    return f"# covers: {syscalls}" + (f" ({'; '.join(seen)})" if seen else "")
+
+
+def _assumption(topo: Topology, group: list[Mutation]) -> list[str]:
+    """One ``fault_assumption`` for every scenario's mutation of that name (same fault)."""
+    m = group[0]
     k = m.kind
+    keys = tuple(dict.fromkeys(key for g in group for key in g.keys))
     value = f'deny("{k.arg}")' if k.action == "deny" else f'delay("{k.arg}")'
     return [
+        covers(keys, group),
         f'{m.name} = fault_assumption("{m.name}",',
         f"    target = {_var(topo, m.target.name)},",
-        f"    {k.key} = {value},",
+        *(f"    {key} = {value}," for key in keys),
         ")",
         "",
     ]
@@ -125,18 +143,76 @@ def _faults_list(names: list[str]) -> list[str]:
     return ["    faults = [", *(f"        {n}," for n in names), "    ],"]
 
 
+def _excluded(
+    scenarios: list[str], faults: list[Mutation], mutations: list[Mutation], skipped: list[Skipped]
+) -> list[tuple[str, str, str]]:
+    """Matrix cells whose fault cannot fire in that scenario: (scenario, fault name, reason)."""
+    present = {(m.scenario, m.name) for m in mutations}
+    dropped = {(s.mutation.scenario, s.mutation.name) for s in skipped}
+    return [
+        (sc, f.name, "never fires here (see the end)" if (sc, f.name) in dropped else "")
+        for sc in scenarios
+        for f in faults
+        if (sc, f.name) not in present
+    ]
+
+
+def _not_generated(skipped: list[Skipped]) -> list[str]:
+    """The trailing comment block listing what the profile run showed cannot fire."""
+    if not skipped:
+        return []
+    out = [
+        "# --- Not generated: these never fired in the profile run ---",
+        "# (faultbox generate --no-profile proposes them anyway)",
+        "#",
+    ]
+    for s in skipped:
+        m = s.mutation
+        where = f"{'/'.join(m.kind.keys) or 'connect'} on {m.target.name}"
+        out.append(f"#   {m.scenario} × {m.name} ({where}): {s.reason}")
+    return [*out, ""]
+
+
+def _unchecked_note(mutations: list[Mutation]) -> list[str]:
+    """Header lines saying which scenarios no profile run checked, and why."""
+    why = dict.fromkeys((m.scenario, m.unchecked) for m in mutations if m.unchecked)
+    if not why:
+        return []
+    out = ["#", "# Not profiled: these mutations were not checked against a real run of the"]
+    out.append("# scenario, so some may never fire.")
+    out += [f"#   {scenario}: {reason}" for scenario, reason in why]
+    return out
+
+
+def _exclude_lines(topo: Topology, cells: list[tuple[str, str, str]]) -> list[str]:
+    if not cells:
+        return []
+    lines = ["    exclude = ["]
+    for sc, name, reason in cells:
+        note = f"  # {reason}" if reason else ""
+        lines.append(f"        ({_scenario_var(topo, sc)}, {name}),{note}")
+    return [*lines, "    ],"]
+
+
 def render(
     topo: Topology,
     mutations: list[Mutation],
     output_file: Path,
     source_display: str,
     today: datetime.date | None = None,
+    skipped: list[Skipped] | None = None,
 ) -> str:
-    """The text of one ``.faults.star`` file holding ``mutations`` (any number of scenarios)."""
+    """The text of one ``.faults.star`` file holding ``mutations`` (any number of scenarios).
+
+    ``skipped``: mutations the profile run dropped; listed in a trailing comment, and excluded
+    from the matrix where another scenario keeps the same fault.
+    """
+    skipped = skipped or []
     today = today or datetime.date.today()
-    out = HEADER.format(source=source_display, date=today.isoformat()).splitlines()
+    header = HEADER.format(source=source_display, date=today.isoformat()).splitlines()
+    out = [*header[:-1], *_unchecked_note(mutations), header[-1]]
     if not mutations:
-        return "\n".join([*out, "", "# No mutations generated.", ""])
+        return "\n".join([*out, "", "# No mutations generated.", "", *_not_generated(skipped)])
     out += ["", *_load_lines(topo, mutations, output_file.parent), ""]
 
     faults: list[Mutation] = []
@@ -157,7 +233,7 @@ def render(
             for m in group:
                 if m.name in notes:
                     out.append(notes[m.name])
-                out += _assumption(topo, m)
+                out += _assumption(topo, [g for g in mutations if g.name == m.name])
         matrix_scenarios = [
             s for s in scenarios if any(m.scenario == s and not m.is_partition for m in mutations)
         ]
@@ -167,6 +243,7 @@ def render(
             "fault_matrix(",
             f"    scenarios = [{', '.join(_scenario_var(topo, s) for s in matrix_scenarios)}],",
             *_faults_list([m.name for m in faults]),
+            *_exclude_lines(topo, _excluded(matrix_scenarios, faults, mutations, skipped)),
             ")",
             "",
         ]
@@ -175,13 +252,16 @@ def render(
         for m in partitions:
             a, b = _var(topo, m.edge.caller.name), _var(topo, m.edge.callee.name)
             fn = _scenario_var(topo, m.scenario)
+            what = f" between {m.edge.caller.name} and {m.edge.callee.name}"
             out += [
+                covers(("connect",), [m], what),
                 f"def {m.name}():",
                 f'    """{m.scenario} with network partition between '
                 f'{m.edge.caller.name} and {m.edge.callee.name}."""',
                 f"    partition({a}, {b}, run={fn})",
                 "",
             ]
+    out += _not_generated(skipped)
     return "\n".join(out)
 
 

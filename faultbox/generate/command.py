@@ -1,16 +1,24 @@
-"""``faultbox generate SPEC``: write ``<scenario>.faults.star`` files (or one ``--output`` file)."""
+"""``faultbox generate SPEC``: write ``<scenario>.faults.star`` files (or one ``--output`` file).
+
+The CLI builds the command with :func:`make_generate_command`, handing in the profile runner
+(``runtime/profile.py``): this package never imports the runtime.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 from typing import NoReturn
 
 import click
 
+from faultbox.starlark_env.loader import LoadedSpec, SpecLoadError, load_spec
+
 from . import codegen
-from .analysis import Topology, analyze, load_path
 from .mutations import Mutation, build_mutations, dry_run_counts, select
+from .profile import ProfileRunner, Skipped, apply_profile, profiled_syscalls
+from .topology import Topology, analyze, load_path
 
 
 def _fail(message: str, *hints: str) -> NoReturn:
@@ -59,10 +67,55 @@ def _drop_unbound(topo: Topology, mutations: list[Mutation]) -> list[Mutation]:
     ]
 
 
-def _print_dry_run(mutations: list[Mutation]) -> None:
+def _print_dry_run(mutations: list[Mutation], skipped: list[Skipped]) -> None:
     for sc, target, n in dry_run_counts(mutations):
         click.echo(f"  {sc} × {target}: {n} mutations", err=True)
     click.echo(f"  Total: {len(mutations)} mutations", err=True)
+    if skipped:
+        click.echo(
+            f"  Skipped: {len(skipped)} mutations that never fired in the profile run", err=True
+        )
+
+
+def _static(mutations: list[Mutation], why: str) -> list[Mutation]:
+    return [dataclasses.replace(m, unchecked=why) for m in mutations]
+
+
+def _profile(
+    loaded: LoadedSpec, chosen: list[Mutation], runner: ProfileRunner
+) -> tuple[list[Mutation], list[Skipped]]:
+    """Run each scenario once under trace; keep the mutations whose syscalls were seen."""
+    scenarios = list(dict.fromkeys(m.scenario for m in chosen))
+    click.echo(
+        f"profiling {', '.join(scenarios)}: running each scenario once on real services "
+        "(--no-profile skips this)",
+        err=True,
+    )
+    profiles = {p.scenario: p for p in runner(loaded, scenarios, profiled_syscalls())}
+    for p in profiles.values():
+        if p.error:
+            click.echo(
+                f"warning: the profile run of {p.scenario} could not run: {p.error}\n"
+                f"  its mutations are generated unchecked (as with --no-profile): "
+                "some may never fire",
+                err=True,
+            )
+        elif p.failed:
+            click.echo(
+                f"warning: {p.scenario} failed in the profile run ({p.failed}); its mutations "
+                "are judged by what it did until then",
+                err=True,
+            )
+    kept, skipped = apply_profile(chosen, profiles)
+    for sc in scenarios:
+        if profiles.get(sc) is None or profiles[sc].error:
+            continue
+        n_kept = sum(1 for m in kept if m.scenario == sc)
+        mine = [s for s in skipped if s.mutation.scenario == sc]
+        click.echo(f"  {sc}: {n_kept} mutations fire, {len(mine)} never did", err=True)
+        for s in mine:
+            click.echo(f"    skipped {s.mutation.name}: {s.reason}", err=True)
+    return kept, skipped
 
 
 def _write(path: Path, text: str) -> None:
@@ -72,43 +125,38 @@ def _write(path: Path, text: str) -> None:
         _fail(f"cannot write {path}: {exc.strerror or exc}")
 
 
-@click.command("generate")
-@click.argument("spec", type=click.Path(dir_okay=False))
-@click.option("--dry-run", is_flag=True, help="Print mutation counts per target; write nothing.")
-@click.option(
-    "--output",
-    "output",
-    type=click.Path(dir_okay=False),
-    help="Write every scenario into this one file (default: <scenario>.faults.star each, here).",
-)
-@click.option("--scenario", metavar="NAME", help="Only this scenario.")
-@click.option(
-    "--service", metavar="NAME", help="Only faults on this service (or partitions of it)."
-)
-@click.option(
-    "--category",
-    type=click.Choice(["network", "disk", "all"]),
-    default="all",
-    show_default=True,
-    help="Only this kind of fault (partitions are network).",
-)
-def generate_cmd(
+def _write_files(
+    topo: Topology, spec: str, chosen: list[Mutation], skipped: list[Skipped], output: str | None
+) -> None:
+    if output is not None:
+        target = Path(output)
+        _check_loadable(topo, target.parent, str(target))
+        _write(target, codegen.render(topo, chosen, target, spec, skipped=skipped))
+        click.echo(f"wrote {output} ({codegen.count(chosen)} mutations)", err=True)
+        return
+    files = [(sc.name, Path(f"{sc.name}.faults.star")) for sc in topo.scenarios]
+    files = [(name, path) for name, path in files if any(m.scenario == name for m in chosen)]
+    _check_loadable(topo, Path.cwd(), str(files[0][1]))
+    for name, path in files:
+        mine = [m for m in chosen if m.scenario == name]
+        dropped = [s for s in skipped if s.mutation.scenario == name]
+        _write(path, codegen.render(topo, mine, path, spec, skipped=dropped))
+        click.echo(f"wrote {path}", err=True)
+    for sc in dict.fromkeys(s.mutation.scenario for s in skipped):
+        if all(m.scenario != sc for m in chosen):
+            click.echo(f"note: no mutation fires in {sc}; no file written for it", err=True)
+
+
+def _generate(
     spec: str,
+    *,
     dry_run: bool,
     output: str | None,
     scenario: str | None,
     service: str | None,
     category: str,
+    runner: ProfileRunner | None,
 ) -> None:
-    """Propose failure scenarios for SPEC's scenario() probes as .faults.star files.
-
-    For every edge caller → callee (depends_on or env wiring): connection refused, slow
-    connect and connection reset on the caller, a partition, and write EIO, write ENOSPC and
-    fsync EIO on the callee. Each scenario gets fault_assumption()s, a fault_matrix() and
-    partition tests; the files load() SPEC and run with `faultbox test`.
-    """
-    from faultbox.starlark_env.loader import SpecLoadError, load_spec
-
     try:
         loaded = load_spec(spec)
     except SpecLoadError as exc:
@@ -133,20 +181,74 @@ def generate_cmd(
             else "the filters (--scenario/--service/--category) leave no mutation"
         )
         _fail(f"nothing to generate: {why}")
+    skipped: list[Skipped] = []
+    if runner is None:
+        chosen = _static(chosen, "--no-profile")
+    else:
+        chosen, skipped = _profile(loaded, chosen, runner)
+        if not chosen:
+            _fail(
+                "nothing to generate: no proposed mutation fired in the profile run "
+                "(the reasons are listed above)",
+                "--no-profile generates them unchecked",
+            )
     if dry_run:
-        _print_dry_run(chosen)
+        _print_dry_run(chosen, skipped)
         return
+    _write_files(topo, spec, chosen, skipped, output)
 
-    if output is not None:
-        target = Path(output)
-        _check_loadable(topo, target.parent, str(target))
-        _write(target, codegen.render(topo, chosen, target, spec))
-        click.echo(f"wrote {output} ({codegen.count(chosen)} mutations)", err=True)
-        return
-    files = [(sc.name, Path(f"{sc.name}.faults.star")) for sc in topo.scenarios]
-    files = [(name, path) for name, path in files if any(m.scenario == name for m in chosen)]
-    _check_loadable(topo, Path.cwd(), str(files[0][1]))
-    for name, path in files:
-        mine = [m for m in chosen if m.scenario == name]
-        _write(path, codegen.render(topo, mine, path, spec))
-        click.echo(f"wrote {path}", err=True)
+
+def make_generate_command(profile_runner: ProfileRunner | None) -> click.Command:
+    """The ``generate`` command; ``profile_runner`` runs scenarios on real services (the CLI
+    passes ``runtime.profile.profile_scenarios``; None: every run is static)."""
+
+    @click.command("generate")
+    @click.argument("spec", type=click.Path(dir_okay=False))
+    @click.option(
+        "--dry-run", is_flag=True, help="Print mutation counts per target; write nothing."
+    )
+    @click.option(
+        "--output",
+        "output",
+        type=click.Path(dir_okay=False),
+        help="Write every scenario into this one file (default: <scenario>.faults.star each, here).",
+    )
+    @click.option("--scenario", metavar="NAME", help="Only this scenario.")
+    @click.option(
+        "--service", metavar="NAME", help="Only faults on this service (or partitions of it)."
+    )
+    @click.option(
+        "--category",
+        type=click.Choice(["network", "disk", "all"]),
+        default="all",
+        show_default=True,
+        help="Only this kind of fault (partitions are network).",
+    )
+    @click.option(
+        "--no-profile",
+        is_flag=True,
+        help="Do not run the scenarios: propose every mutation, including ones that never fire.",
+    )
+    def generate_cmd(
+        spec: str,
+        dry_run: bool,
+        output: str | None,
+        scenario: str | None,
+        service: str | None,
+        category: str,
+        no_profile: bool,
+    ) -> None:
+        """Propose failure scenarios for SPEC's scenario() probes as .faults.star files.
+
+        For every edge caller → callee (depends_on or env wiring): connection refused, slow
+        connect and connection reset on the caller, a partition, and write EIO, write ENOSPC
+        and fsync EIO on the callee. Each scenario is first run once on real services with
+        those syscalls traced; only mutations whose syscalls it really made are kept (each
+        says what it covers). The files load() SPEC and run with `faultbox test`.
+        """
+        _generate(
+            spec, dry_run=dry_run, output=output, scenario=scenario, service=service,
+            category=category, runner=None if no_profile else profile_runner,
+        )  # fmt: skip
+
+    return generate_cmd

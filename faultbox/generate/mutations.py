@@ -2,7 +2,8 @@
 
 Every edge ``caller → callee`` gets the same seven mutations (the original's table; no protocol
 awareness): three network faults on the caller, a partition between the two, and three disk
-faults on the callee. Names:
+faults on the callee. The connection reset denies both receive families (``read`` and
+``recvfrom``); the profile run (``profile.py``) keeps only the mutations that fire. Names:
 
 * network faults: ``<callee>_down`` / ``_slow`` / ``_connection_reset``; when the callee has
   several callers, ``<caller>_<callee>_…`` (the original gave them one name and dropped all but
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 
 from faultbox.starlark_env.values import Service
 
-from .analysis import Edge, Topology
+from .topology import Edge, Topology
 
 CATEGORIES = ("network", "disk")
 
@@ -37,7 +38,7 @@ class MutationKind:
     kind: str  # short id: down, slow, reset, partition, io_error, disk_full, fsync_fail
     category: str  # network | disk
     side: str  # which end of the edge is faulted: caller | callee | both
-    key: str  # syscall keyword of the fault ("" for partitions)
+    keys: tuple[str, ...]  # syscall keywords of the fault (() for partitions)
     action: str  # deny | delay | partition
     arg: str  # errno name or duration
     suffix: str  # name suffix
@@ -45,15 +46,17 @@ class MutationKind:
 
 
 MUTATION_TABLE: tuple[MutationKind, ...] = (
-    MutationKind("down", "network", "caller", "connect", "deny", "ECONNREFUSED", "down", "critical"),
-    MutationKind("slow", "network", "caller", "connect", "delay", "5s", "slow", "high"),
+    MutationKind("down", "network", "caller", ("connect",), "deny", "ECONNREFUSED", "down", "critical"),
+    MutationKind("slow", "network", "caller", ("connect",), "delay", "5s", "slow", "high"),
+    # read(2) alone misses clients that receive with recvfrom(2) (CPython's socket.recv, libpq).
     MutationKind(
-        "reset", "network", "caller", "read", "deny", "ECONNRESET", "connection_reset", "high"
+        "reset", "network", "caller", ("read", "recvfrom"), "deny", "ECONNRESET",
+        "connection_reset", "high",
     ),
-    MutationKind("partition", "network", "both", "", "partition", "", "partition", "critical"),
-    MutationKind("io_error", "disk", "callee", "write", "deny", "EIO", "disk_io_error", "critical"),
-    MutationKind("disk_full", "disk", "callee", "write", "deny", "ENOSPC", "disk_full", "high"),
-    MutationKind("fsync_fail", "disk", "callee", "fsync", "deny", "EIO", "fsync_failure", "critical"),
+    MutationKind("partition", "network", "both", (), "partition", "", "partition", "critical"),
+    MutationKind("io_error", "disk", "callee", ("write",), "deny", "EIO", "disk_io_error", "critical"),
+    MutationKind("disk_full", "disk", "callee", ("write",), "deny", "ENOSPC", "disk_full", "high"),
+    MutationKind("fsync_fail", "disk", "callee", ("fsync",), "deny", "EIO", "fsync_failure", "critical"),
 )  # fmt: skip
 
 
@@ -65,6 +68,9 @@ class Mutation:
     kind: MutationKind
     edge: Edge
     name: str  # assumption name, or the partition test's function name
+    keys: tuple[str, ...] = ()  # the keywords generated (the profile may keep fewer than kind's)
+    seen: str = ""  # what the profile run saw of the faulted syscalls
+    unchecked: str = ""  # why no profile run judged this mutation ("" = one did)
 
     @property
     def is_partition(self) -> bool:
@@ -137,7 +143,7 @@ def build_mutations(topo: Topology, reserved: Iterable[str] = ()) -> list[Mutati
                     if base not in renamed:
                         renamed[base] = _unique(base, taken)
                         taken.add(renamed[base])
-                    out.append(Mutation(sc.name, kind, edge, renamed[base]))
+                    out.append(Mutation(sc.name, kind, edge, renamed[base], kind.keys))
     return out
 
 

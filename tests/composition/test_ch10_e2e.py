@@ -38,7 +38,8 @@ def ch10(tmp_path: Path, demo_bins: Path, fbx) -> Path:
 
 
 def _generated(ch10: Path, fbx) -> Path:
-    proc = fbx.faultbox("generate", "scenario-test.star", cwd=ch10)
+    # --no-profile: the tutorial's file (profiled, db's disk faults are dropped: mock-db has no disk)
+    proc = fbx.faultbox("generate", "scenario-test.star", "--no-profile", cwd=ch10)
     assert proc.returncode == 0, proc.stderr
     return ch10 / "order_flow.faults.star"
 
@@ -92,7 +93,7 @@ def test_overrides_and_exclude(ch10: Path, fbx) -> None:
 
 
 def test_two_scenarios_generate_two_runnable_files(ch10: Path, fbx) -> None:
-    proc = fbx.faultbox("generate", "multi-scenario.star", cwd=ch10)
+    proc = fbx.faultbox("generate", "multi-scenario.star", "--no-profile", cwd=ch10)
     assert proc.returncode == 0, proc.stderr
     proc = fbx.faultbox(
         "test", "health_check.faults.star", "--test", "matrix_health_check_d*", cwd=ch10

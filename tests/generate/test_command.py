@@ -15,7 +15,15 @@ def ch10(tmp_path: Path, demo_bins: Path, fbx) -> Path:
 def test_writes_one_file_per_scenario(ch10: Path, fbx) -> None:
     proc = fbx.faultbox("generate", "scenario-test.star", cwd=ch10)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stderr == "wrote order_flow.faults.star\n"
+    assert proc.stderr.splitlines() == [
+        "profiling order_flow: running each scenario once on real services "
+        "(--no-profile skips this)",
+        "  order_flow: 4 mutations fire, 3 never did",
+        "    skipped disk_io_error: db wrote to no file (write 4×, all on sockets or pipes)",
+        "    skipped disk_full: db wrote to no file (write 4×, all on sockets or pipes)",
+        "    skipped fsync_failure: db never called fsync or fdatasync",
+        "wrote order_flow.faults.star",
+    ]
     assert proc.stdout == ""
     text = (ch10 / "order_flow.faults.star").read_text()
     assert text.startswith("# ====")
@@ -24,6 +32,14 @@ def test_writes_one_file_per_scenario(ch10: Path, fbx) -> None:
 
 def test_dry_run_counts_per_target(ch10: Path, fbx) -> None:
     proc = fbx.faultbox("generate", "scenario-test.star", "--dry-run", cwd=ch10)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.splitlines()[-3:] == [
+        "  order_flow × api: 4 mutations",
+        "  Total: 4 mutations",
+        "  Skipped: 3 mutations that never fired in the profile run",
+    ]
+    # Unprofiled: the tutorial's numbers.
+    proc = fbx.faultbox("generate", "scenario-test.star", "--dry-run", "--no-profile", cwd=ch10)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.splitlines() == [
         "  order_flow × api: 4 mutations",
@@ -34,7 +50,7 @@ def test_dry_run_counts_per_target(ch10: Path, fbx) -> None:
 
 
 def test_two_scenarios_two_files(ch10: Path, fbx) -> None:
-    proc = fbx.faultbox("generate", "multi-scenario.star", cwd=ch10)
+    proc = fbx.faultbox("generate", "multi-scenario.star", "--no-profile", cwd=ch10)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.splitlines() == [
         "wrote order_flow.faults.star",
@@ -43,16 +59,63 @@ def test_two_scenarios_two_files(ch10: Path, fbx) -> None:
     health = (ch10 / "health_check.faults.star").read_text()
     assert 'load("multi-scenario.star", "api", "db", "health_check")' in health
     assert "def test_health_check_db_partition():" in health
+    assert "#   health_check: --no-profile" in health  # the header says it is unchecked
+
+
+def test_a_scenario_in_which_nothing_fires_gets_no_file(ch10: Path, fbx) -> None:
+    """/health never reaches db: no db fault can fire in health_check."""
+    proc = fbx.faultbox("generate", "multi-scenario.star", cwd=ch10)
+    assert proc.returncode == 0, proc.stderr
+    err = proc.stderr.splitlines()
+    assert "  health_check: 0 mutations fire, 7 never did" in err
+    assert "    skipped db_down: api never connected to db (port 5432)" in err
+    assert (
+        "    skipped test_health_check_db_partition: api and db never connected to each other"
+        in err
+    )
+    assert err[-2:] == [
+        "wrote order_flow.faults.star",
+        "note: no mutation fires in health_check; no file written for it",
+    ]
+    assert not (ch10 / "health_check.faults.star").exists()
+    proc = fbx.faultbox("generate", "multi-scenario.star", "--scenario", "health_check", cwd=ch10)
+    assert proc.returncode == 1
+    assert (
+        "error: nothing to generate: no proposed mutation fired in the profile run" in proc.stderr
+    )
+    assert "  hint: --no-profile generates them unchecked" in proc.stderr
 
 
 def test_output_writes_everything_into_one_file(ch10: Path, fbx) -> None:
-    (ch10 / "gen").mkdir()
-    proc = fbx.faultbox("generate", "multi-scenario.star", "--output", "all.faults.star", cwd=ch10)
+    args = ("generate", "multi-scenario.star", "--output", "all.faults.star")
+    proc = fbx.faultbox(*args, "--no-profile", cwd=ch10)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == "wrote all.faults.star (14 mutations)\n"
     text = (ch10 / "all.faults.star").read_text()
     assert "    scenarios = [order_flow, health_check]," in text
     assert text.count("= fault_assumption(") == 6
+    # Profiled: only order_flow's four fire; health_check's seven are listed as not generated.
+    proc = fbx.faultbox(*args, cwd=ch10)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.endswith("wrote all.faults.star (4 mutations)\n")
+    text = (ch10 / "all.faults.star").read_text()
+    assert "    scenarios = [order_flow]," in text
+    assert text.count("= fault_assumption(") == 3
+    assert text.count("#   health_check × ") == 7
+
+
+def test_a_profile_that_cannot_run_falls_back_to_unchecked(ch10: Path, fbx) -> None:
+    text = (ch10 / "scenario-test.star").read_text().replace('BIN + "/mock-db"', '"/bin/false"')
+    (ch10 / "nodb.star").write_text(text)
+    proc = fbx.faultbox("generate", "nodb.star", cwd=ch10)
+    assert proc.returncode == 0, proc.stderr
+    reason = 'failed to start services: service "db" exited with code 1 before it was ready'
+    assert f"warning: the profile run of order_flow could not run: {reason}" in proc.stderr
+    assert "its mutations are generated unchecked (as with --no-profile)" in proc.stderr
+    body = (ch10 / "order_flow.faults.star").read_text()
+    assert f"#   order_flow: {reason}\n" in body
+    assert body.count("(not profiled)\n") == 7
+    assert body.count("= fault_assumption(") == 6
 
 
 def test_output_in_the_specs_subdirectory(tmp_path: Path, demo_bins: Path, fbx) -> None:
@@ -76,15 +139,17 @@ def test_a_source_above_the_output_directory_is_refused(ch10: Path, fbx) -> None
 
 
 def test_filters(ch10: Path, fbx) -> None:
-    proc = fbx.faultbox("generate", "scenario-test.star", "--dry-run", "--service", "db", cwd=ch10)
+    proc = fbx.faultbox(
+        "generate", "scenario-test.star", "--dry-run", "--no-profile", "--service", "db", cwd=ch10
+    )
     assert proc.stderr.splitlines() == [
         "  order_flow × api: 1 mutations",  # the partition api<->db
         "  order_flow × db: 3 mutations",
         "  Total: 4 mutations",
     ]
     proc = fbx.faultbox(
-        "generate", "multi-scenario.star", "--dry-run", "--scenario", "health_check",
-        "--category", "network", cwd=ch10,
+        "generate", "multi-scenario.star", "--dry-run", "--no-profile", "--scenario",
+        "health_check", "--category", "network", cwd=ch10,
     )  # fmt: skip
     assert proc.stderr.splitlines() == [
         "  health_check × api: 4 mutations",
@@ -135,5 +200,5 @@ def test_spec_errors_exit_1_with_file_and_line(ch10: Path, fbx) -> None:
 def test_help_lists_the_flags(ch10: Path, fbx) -> None:
     proc = fbx.faultbox("generate", "--help", cwd=ch10)
     assert proc.returncode == 0
-    for flag in ("--dry-run", "--output", "--scenario", "--service", "--category"):
+    for flag in ("--dry-run", "--output", "--scenario", "--service", "--category", "--no-profile"):
         assert flag in proc.stdout
