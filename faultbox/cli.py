@@ -6,7 +6,6 @@ Exit codes: 0 everything passed, 1 usage or spec error, 2 test failures (or trac
 from __future__ import annotations
 
 import dataclasses
-import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,6 +13,7 @@ from pathlib import Path
 import click
 
 from faultbox import __version__
+from faultbox.runtime import interrupts
 from faultbox.generate.command import make_generate_command
 from faultbox.generate.profile import ScenarioProfile
 from faultbox.starlark_env.loader import LoadedSpec
@@ -114,6 +114,9 @@ def test_cmd(spec: str, test_name: str | None, seed: int | None, runs: int, time
     from faultbox.starlark_env.errors import SpecError
     from faultbox.starlark_env.loader import SpecLoadError, load_spec
 
+    if test_name is not None and not test_name.strip():
+        # An empty name would select every test: surely not what was meant.
+        raise click.BadParameter("needs a test name, got an empty string", param_hint="--test")
     timeout_s = _parse_timeout(timeout)
     try:
         loaded = load_spec(spec)
@@ -143,7 +146,7 @@ def test_cmd(spec: str, test_name: str | None, seed: int | None, runs: int, time
     )  # fmt: skip
     try:
         suite = run_suite(loaded, tests, opts, on_result=reporter.test_done)
-    except Interrupted:
+    except (Interrupted, KeyboardInterrupt):  # the latter: raised after a teardown finished
         click.echo("\ninterrupted: services stopped", err=True)
         sys.exit(130)
     reported = suite
@@ -227,32 +230,48 @@ def _register_generate() -> None:
 _register_generate()
 
 
-def _on_sigterm(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 def main() -> None:
-    """Console entry point: click with our exit codes (usage errors are 1, not click's 2)."""
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    """Console entry point: click with our exit codes (usage errors are 1, not click's 2).
+
+    SIGINT and SIGTERM end in exit 130 whenever they arrive (``runtime/interrupts.py``):
+    during start-up, a test, its teardown (which is completed first), or after the summary.
+    """
+    interrupts.install()  # normally done already by ``import faultbox``
+    try:
+        interrupts.arm()  # raises now if a signal came while modules were importing
+        code = _run_cli()
+    except KeyboardInterrupt:  # raised at most once, so this block is not cut short
+        click.echo("interrupted", err=True)
+        code = 130
+    if interrupts.finish() and code != 130:  # from here on both signals are ignored
+        click.echo("interrupted", err=True)
+        code = 130
+    sys.exit(code)
+
+
+def _run_cli() -> int:
+    """Run the command; its exit code (a KeyboardInterrupt propagates)."""
     try:
         cli.main(standalone_mode=False)
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            return exc.code or 0
+        click.echo(exc.code, err=True)
+        return 1
     except click.exceptions.UsageError as exc:
         exc.show()
-        sys.exit(1)
+        return 1
     except click.exceptions.ClickException as exc:
         exc.show()
-        sys.exit(1)
-    except click.exceptions.Abort:
+        return 1
+    except click.exceptions.Abort:  # click's form of a KeyboardInterrupt
         click.echo("interrupted", err=True)
-        sys.exit(130)
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
+        return 130
     except Exception as exc:  # a bug in faultbox: one clear line, the traceback in a file
         click.echo(f"faultbox: internal error: {type(exc).__name__}: {exc}", err=True)
         click.echo(f"  the full traceback is in {_save_traceback()}; please report it", err=True)
-        sys.exit(1)
-    sys.exit(0)
+        return 1
+    return 0
 
 
 def _save_traceback() -> str:

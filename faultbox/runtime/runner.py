@@ -23,6 +23,7 @@ from faultbox.starlark_env.loader import LoadedSpec
 from faultbox.trace.diagnostics import diagnose, left_behind_diagnostic
 from faultbox.trace.results import SuiteResult, TestResult
 
+from . import interrupts
 from .context import set_active_session
 from .discovery import TestCase
 from .process import ServiceStartError
@@ -133,6 +134,12 @@ def spec_wide_monitors(spec: LoadedSpec) -> list[Any]:
     return [m for m in reg.monitors if id(m) not in attached]
 
 
+def _kill_services(session: Session) -> None:
+    """SIGKILL every service of ``session`` now (called from a signal handler)."""
+    for proc in list(session.processes.values()):
+        proc.kill()
+
+
 def run_test(spec: LoadedSpec, case: TestCase, seed: int, opts: RunOptions) -> TestResult:
     """Run one test once on fresh services and return its result."""
     session = Session(spec, seed, echo_output=opts.verbose, echo_to=opts.echo_to)
@@ -160,8 +167,11 @@ def run_test(spec: LoadedSpec, case: TestCase, seed: int, opts: RunOptions) -> T
                 reason, failure_type = session.monitors.violations[0], "monitor"
         events = session.log.snapshot()
     finally:
-        set_active_session(None)
-        session.teardown()
+        # Once started, teardown runs to completion (a signal is raised after it); a second
+        # interrupt kills the services at once instead of waiting for their stop_timeout.
+        with interrupts.deferred(lambda: _kill_services(session)):
+            set_active_session(None)
+            session.teardown()
     result = TestResult(
         name=case.name, passed=not reason, seed=seed,
         duration_ms=int((time.monotonic() - started) * 1000), reason=reason,
