@@ -25,7 +25,7 @@ def _die(message: str, code: int = 1) -> None:
 
 
 def _parse_timeout(text: str) -> float:
-    from faultbox.starlark_env.durations import duration_ns
+    from faultbox.starlark_env.duration_args import duration_ns
 
     try:
         seconds = float(text) if text.replace(".", "", 1).isdigit() else duration_ns(text) / 1e9

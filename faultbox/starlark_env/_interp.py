@@ -16,18 +16,28 @@ Three small patches, applied once on import:
 3. **Statements report their line.** An error raised by a plain statement (an undefined name
    at module level, a failed ``load()``) carried no position at all. Statement execution now
    adds the innermost statement's position to errors that have none.
+4. **Long operator chains, deep nesting.** The parser builds ``1 + 1 + … + 1`` as a left-deep
+   tree, which the resolver and the evaluator walked recursively: a legal 300-term sum was
+   refused as "too deeply nested" and 1,200 terms raised RecursionError. Both now walk such a
+   chain in a loop (same order of evaluation, same short-circuits). The parser counted only
+   brackets as nesting, so ``f(f(f(…)))`` 3,000 deep overflowed Python's stack; call and index
+   suffixes now count too, and :func:`compile_file` turns any RecursionError left into a
+   "nested too deeply" error at the line being parsed.
 
-It also offers :func:`call_starlark` (call a Starlark function from a builtin) and
+It also offers :func:`compile_file`, :func:`call_position` (``file:line`` of the builtin call
+being run), :func:`call_starlark` (call a Starlark function from a builtin) and
 :func:`new_thread` (a fresh evaluation thread for running a test body).
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import starlark
 import starlark.values as _public_values
+from starlark import StarlarkSyntaxException
 
 # ``starlark.eval`` is shadowed by the package's ``eval()`` function, so ``import
 # starlark.eval.x as y`` resolves through the function and fails: use ``from`` imports.
@@ -37,7 +47,12 @@ from starlark.eval import values as _values_mod
 from starlark.eval.errors import EvalError
 from starlark.eval.function import StarlarkFunction
 from starlark.eval.module import Module
-from starlark.syntax.location import FileLocations
+from starlark.eval.values import truth
+from starlark.program import Program
+from starlark.syntax import Lexer, Parser, ast
+from starlark.syntax import resolver as _resolver_mod
+from starlark.syntax.errors import SyntaxError as StarlarkSyntaxError
+from starlark.syntax.location import FileLocations, Position
 
 _eval_pkg = sys.modules["starlark.eval"]
 
@@ -70,7 +85,7 @@ def _check_hashable(value: Any) -> None:
 
 for _mod in (_values_mod, _evaluator, _builtins_mod, _eval_pkg, _public_values):
     if getattr(_mod, "check_hashable", None) is _original_check_hashable:
-        _mod.check_hashable = _check_hashable
+        _mod.check_hashable = _check_hashable  # type: ignore[attr-defined]
 
 
 # ------------------------------------------------------------------ functions keep their file
@@ -95,7 +110,20 @@ def register_module(filename: str, module: Module) -> None:
 _original_call = _evaluator.call
 
 
-def _call_in_own_file(fn, positional, keyword, thread, position=None):
+_CALL_POSITION = "faultbox.call_position"
+
+
+def _call_in_own_file(
+    fn: Any, positional: Any, keyword: Any, thread: Any, position: Any = None
+) -> Any:
+    if isinstance(fn, starlark.BuiltinFunction):
+        # Remembered for the builtin (call_position()): where a declaration was made.
+        saved = thread.thread_local.get(_CALL_POSITION)
+        thread.thread_local[_CALL_POSITION] = position
+        try:
+            return _original_call(fn, positional, keyword, thread, position)
+        finally:
+            thread.thread_local[_CALL_POSITION] = saved
     if isinstance(fn, StarlarkFunction) and fn.position is not None:
         file = fn.position.file
         locs = _FILE_LOCS.get(file)
@@ -124,7 +152,7 @@ _evaluator.call = _call_in_own_file
 _original_exec_stmt = _evaluator._exec_stmt
 
 
-def _exec_stmt_with_position(stmt, frame, thread):
+def _exec_stmt_with_position(stmt: Any, frame: Any, thread: Any) -> Any:
     try:
         return _original_exec_stmt(stmt, frame, thread)
     except EvalError as exc:
@@ -134,6 +162,98 @@ def _exec_stmt_with_position(stmt, frame, thread):
 
 
 _evaluator._exec_stmt = _exec_stmt_with_position
+
+
+# ------------------------------------------------------------------ long chains, deep nesting
+
+
+def _left_spine(expr: Any) -> list[Any]:
+    """``((a + b) - c) * d`` -> [the ``* d`` node, the ``- c`` node, the ``a + b`` node]."""
+    spine = [expr]
+    while isinstance(spine[-1].lhs, ast.BinaryOperatorExpression):
+        spine.append(spine[-1].lhs)
+    return spine
+
+
+def _eval_binop_chain(expr: Any, frame: Any, thread: Any) -> Any:
+    spine = _left_spine(expr)
+    if len(spine) == 1:
+        return _original_eval_binop(expr, frame, thread)
+    acc = _evaluator._eval_expr(spine[-1].lhs, frame, thread)
+    for node in reversed(spine):
+        if node is not expr:
+            thread.tick()  # the recursive walk charged one step per node
+        if node.op == _AND:
+            acc = _evaluator._eval_expr(node.rhs, frame, thread) if truth(acc) else acc
+        elif node.op == _OR:
+            acc = acc if truth(acc) else _evaluator._eval_expr(node.rhs, frame, thread)
+        else:
+            acc = _evaluator._binop(node.op, acc, _evaluator._eval_expr(node.rhs, frame, thread))
+    return acc
+
+
+_original_eval_binop = _evaluator._eval_binop
+_AND, _OR = _evaluator.TokenKind.AND, _evaluator.TokenKind.OR
+_evaluator._eval_binop = _eval_binop_chain
+
+_original_resolve_expr = _resolver_mod.Resolver._resolve_expr
+
+
+def _resolve_expr_chain(self: Any, expr: Any) -> None:
+    if isinstance(expr, ast.BinaryOperatorExpression) and isinstance(
+        expr.lhs, ast.BinaryOperatorExpression
+    ):
+        spine = _left_spine(expr)
+        _original_resolve_expr(self, spine[-1].lhs)
+        for node in reversed(spine):
+            _original_resolve_expr(self, node.rhs)
+        return
+    _original_resolve_expr(self, expr)
+
+
+_resolver_mod.Resolver._resolve_expr = _resolve_expr_chain  # type: ignore[method-assign]
+
+
+def _counted(parse: Callable[..., Any]) -> Callable[..., Any]:
+    """``parse`` counted as one level of nesting by the parser's depth limit."""
+
+    def wrapper(self: Any, *args: Any) -> Any:
+        self._enter()
+        try:
+            return parse(self, *args)
+        finally:
+            self._leave()
+
+    return wrapper
+
+
+Parser._parse_call_suffix = _counted(Parser._parse_call_suffix)  # type: ignore[method-assign]
+Parser._parse_slice_or_index_suffix = _counted(  # type: ignore[method-assign]
+    Parser._parse_slice_or_index_suffix
+)
+
+
+def compile_file(source: str, filename: str) -> Program:
+    """Parse a spec file (like ``starlark.compile(mode="file")``); too deep is a syntax error."""
+    lexer = Lexer(source, file=filename)
+    parser = Parser(lexer)
+    try:
+        tree = parser.parse_file(file=filename)
+    except RecursionError:
+        where = lexer.locs.position(parser._tok.start)
+        raise StarlarkSyntaxException(
+            [StarlarkSyntaxError(where, "expression nested too deeply")]
+        ) from None
+    if tree.errors:
+        raise StarlarkSyntaxException(tree.errors)
+    return Program(source, filename, tree, lexer.locs, None)
+
+
+def call_position() -> str:
+    """``file:line`` of the builtin call now running (``""`` outside a call)."""
+    thread = current_thread()
+    position = thread.thread_local.get(_CALL_POSITION) if thread is not None else None
+    return f"{position.file}:{position.line}" if isinstance(position, Position) else ""
 
 
 # ------------------------------------------------------------------ calling back

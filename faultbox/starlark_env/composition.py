@@ -8,8 +8,8 @@ from typing import Any
 from starlark import Dict, StarlarkList
 
 from ._builtin import builtin, type_name, want
-from ._interp import HostValue, function_name, is_callable
-from .durations import duration_arg
+from ._interp import HostValue, call_position, function_name, is_callable
+from .duration_args import duration_arg
 from .errors import SpecError
 from .faults import build_rules
 from .registry import ScenarioDef, current_registry
@@ -213,6 +213,7 @@ def fault_scenario(
             expect=expect,
             monitors=_monitor_list(monitors, where),
             timeout_s=duration_arg(timeout, "fault_scenario", "timeout") if timeout else None,
+            declared_at=call_position(),
         )  # fmt: skip
     )
 
@@ -292,6 +293,7 @@ def fault_matrix(
                     expect=override_map.get((s, f), default_expect),
                     monitors=mons,
                     matrix=(sname, f.name),
+                    declared_at=call_position(),
                 )  # fmt: skip
             )
     reg.matrices.append(matrix)

@@ -12,6 +12,7 @@ from typing import Any
 
 from ._builtin import builtin, type_name, want
 from ._interp import call_starlark, is_callable
+from .duration_args import rule_duration
 from .errors import SpecError
 from .values import FaultRuleSpec, Service
 
@@ -53,19 +54,7 @@ def errno_value(name: Any, builtin_name: str = "deny") -> tuple[str, int]:
 
 
 def duration_value(text: Any, builtin_name: str = "delay") -> tuple[int, str]:
-    from faultbox.intercept import format_go_duration
-
-    from .durations import EXAMPLES, duration_ns
-
-    if not isinstance(text, str):
-        raise SpecError(f'{builtin_name}(): duration must be a string like "100ms"')
-    try:
-        ns = duration_ns(text)
-    except ValueError:
-        raise SpecError(
-            f"{builtin_name}(): invalid duration {text!r} (write e.g. {EXAMPLES})"
-        ) from None
-    return ns, format_go_duration(ns)
+    return rule_duration(text, builtin_name)  # bounded to 24h: duration_args.py
 
 
 @builtin("deny")

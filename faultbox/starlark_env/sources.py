@@ -15,7 +15,7 @@ from faultbox.observe.topic import TopicSource
 
 from . import observe
 from ._builtin import builtin, want
-from .durations import duration_arg
+from .duration_args import duration_arg
 from .errors import SpecError
 from .topology import _str_list
 

@@ -8,12 +8,12 @@ from typing import Any
 from starlark import Dict, StarlarkList
 
 from ._builtin import builtin, type_name, want
-from .durations import duration_arg
+from .duration_args import duration_arg
 from .errors import SpecError
 from .registry import current_registry
 from .values import Healthcheck, InterfaceDecl, InterfaceRef, OpDef, Service
 
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*\Z")  # \Z: "$" would let a trailing newline through
 KNOWN_PROTOCOLS = ("http", "tcp", "postgres", "redis", "kafka", "grpc", "mysql", "nats", "udp")
 
 

@@ -19,7 +19,7 @@ import uuid
 import weakref
 from typing import Any
 
-from faultbox.starlark_env.durations import duration_arg
+from faultbox.starlark_env.duration_args import duration_arg
 from faultbox.starlark_env.errors import SpecError
 from faultbox.starlark_env.values import InterfaceRef, Response
 
