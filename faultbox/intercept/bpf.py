@@ -4,6 +4,7 @@ Layout (every jump is short and local, so any number of syscalls fits the 8-bit 
 
     ld  arch ; jeq AUDIT_ARCH → +1 ; ret ALLOW      # other ABIs (i386 compat) pass untouched
     ld  nr
+    jge X32_BIT → +0 : +1 ; ret ERRNO(ENOSYS)        # x86_64 only: the x32 ABI (below)
     jeq NR_a, 0, 1 ; ret USER_NOTIF                  # one pair per notified syscall
     jeq NR_w, 0, 8 ; <hand-off exemption> ; ...      # write/read: see below
     ret ALLOW
@@ -12,10 +13,17 @@ Hand-off exemption (pitfall 1: the launcher must not block on its own listener):
 of exactly :data:`RECORD_LEN` bytes and a ``read`` of exactly :data:`ACK_READ_LEN` bytes on the
 hand-off fd are allowed without a notification. The fd is a high number and the lengths are
 unusual, so the target's own I/O practically never matches the exemption after ``exec``.
+
+x32: on x86_64, x32 syscalls arrive with the x86_64 audit arch and ``nr | __X32_SYSCALL_BIT``
+(x32 ``write`` is ``0x40000001``), so an exact ``jeq`` on the x86_64 numbers would let
+``syscall(0x40000001, ...)`` write past every fault rule. Every number at or above the bit
+gets ENOSYS instead — what kernels without x32 support (most distributions' default) answer
+anyway; faultbox never sees them, so no decision is lost.
 """
 
 from __future__ import annotations
 
+import errno
 import struct
 from collections.abc import Iterable
 
@@ -23,10 +31,15 @@ from collections.abc import Iterable
 _INSN = struct.Struct("<HBBI")
 _LD_W_ABS = 0x20
 _JEQ_K = 0x15
+_JGE_K = 0x35
 _RET_K = 0x06
 
 SECCOMP_RET_ALLOW = 0x7FFF0000
 SECCOMP_RET_USER_NOTIF = 0x7FC00000
+SECCOMP_RET_ERRNO = 0x00050000
+AUDIT_ARCH_X86_64 = 0xC000003E
+X32_SYSCALL_BIT = 0x40000000
+
 
 # offsets in struct seccomp_data (little-endian on both supported architectures)
 _OFF_NR = 0
@@ -64,6 +77,11 @@ def build_filter(
         _insn(_RET_K, 0, 0, SECCOMP_RET_ALLOW),
         _insn(_LD_W_ABS, 0, 0, _OFF_NR),
     ]
+    if audit_arch == AUDIT_ARCH_X86_64:  # x32 numbers must not slip past the jeq's below
+        out += [
+            _insn(_JGE_K, 0, 1, X32_SYSCALL_BIT),
+            _insn(_RET_K, 0, 0, SECCOMP_RET_ERRNO | errno.ENOSYS),
+        ]
     for nr in sorted(set(numbers)):
         count = exempt.get(nr)
         if count is None or handoff_fd < 0:
@@ -98,6 +116,8 @@ def run_filter(prog: bytes, nr: int, arch: int, args: tuple[int, ...] = (0,) * 6
             pc += 1
         elif code == _JEQ_K:
             pc += 1 + (jt if acc == k else jf)
+        elif code == _JGE_K:
+            pc += 1 + (jt if acc >= k else jf)
         elif code == _RET_K:
             return k
         else:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from faultbox.intercept import LaunchedProcess, Rule, Supervisor, SyscallRecord, launch
+from faultbox.intercept import LaunchedProcess, Rule, Supervisor, SyscallRecord, launch, native
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -125,20 +125,29 @@ class Harness:
             proc.close()
 
 
+@pytest.fixture(params=["native", "python"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Every harness test runs with both loops (the supervisor's one configuration)."""
+    if request.param == "native" and native.load() is None:
+        pytest.skip(f"no native loop: {native.load_error()}")
+    return str(request.param)
+
+
 @pytest.fixture
-def harness(target: Path) -> Iterator[Harness]:
-    h = Harness(target)
+def harness(target: Path, backend: str) -> Iterator[Harness]:
+    h = Harness(target, backend=backend)
+    assert h.sup.backend == backend
     yield h
     h.close()
 
 
 @pytest.fixture
-def make_harness(target: Path) -> Iterator[object]:
+def make_harness(target: Path, backend: str) -> Iterator[object]:
     """Factory for harnesses with other seeds/options; all closed at teardown."""
     made: list[Harness] = []
 
     def make(**kwargs: object) -> Harness:
-        made.append(Harness(target, **kwargs))
+        made.append(Harness(target, backend=backend, **kwargs))
         return made[-1]
 
     yield make

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -184,6 +185,14 @@ int main(int argc, char **argv) {
         mix(argv[2], atoi(argv[3]));
     } else if (!strcmp(mode, "sleep")) {        /* sleep MS */
         usleep(atoi(argv[2]) * 1000);
+    } else if (!strcmp(mode, "syscall")) {      /* syscall NR: raw call, a buffer as args[0] */
+        static char buf[65536];
+        long r = syscall(strtol(argv[2], NULL, 0), buf, 0, 0);
+        say("syscall %ld errno=%d", r, r < 0 ? errno : 0);
+    } else if (!strcmp(mode, "x32write")) {     /* x32write PATH: write(2) through the x32 ABI */
+        int fd = open_w(argv[2]);
+        long r = syscall(0x40000000L | 1, fd, "x32", 3);
+        say("x32write %ld errno=%d", r, r < 0 ? errno : 0);
     } else {
         return 2;
     }
