@@ -9,8 +9,8 @@
 * the glob must match the whole value; for a path, matching ``dirname(path) + "/"`` also
   counts, so ``/tmp/`` names the files directly inside ``/tmp``.
 
-The native loop runs the same regex: ``native.glob_program`` turns :func:`glob_to_regex`'s
-output into the token program fl_match.c executes (see docs/spec-language.md, "Path globs").
+The native loop runs the same translation: ``native.glob_program`` turns a glob into the
+token program loop_glob.c executes (see docs/spec-language.md, "Path globs").
 This module imports nothing of faultbox, so trace queries can use it without loading the
 supervisor.
 """

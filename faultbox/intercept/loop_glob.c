@@ -1,10 +1,14 @@
 /* Glob matching for the native loop: a Thompson NFA over code points.
  *
+ * The dialect is faultbox's one path-glob dialect (globs.py, docs/spec-language.md "Path
+ * globs"): "*" and "**" match any run of characters, "/" included; "**" + "/" matches zero
+ * or more whole directories; "?" one character; everything else, brackets too, itself; and a
+ * glob also matches a path when it matches dirname(path) + "/". Python (native.glob_program)
+ * compiles a glob into tokens (one-character classes, STAR, SKIP) and this file runs them.
+ *
  * Why code points and not fnmatch(3): the Python reference matches a regex against a str
- * (bytes decoded with surrogateescape), so "?" consumes one character, not one byte, and
- * classes compare code points. Decoding the same way and simulating the same regex (as a
- * token program built by Python from rules.glob_to_regex) decides identically, including
- * "**", "**" + "/" (zero or more directories) and the odd corners of bracket expressions. */
+ * (bytes decoded with surrogateescape), so "?" consumes one character, not one byte. Decoding
+ * the same way and running the same translation decides identically. */
 #include "loop_glob.h"
 
 #include <stdlib.h>

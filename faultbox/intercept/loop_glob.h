@@ -5,8 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Token types of a glob program. Python (faultbox/intercept/native.py) builds the program
- * from the regex that rules.glob_to_regex produces, so both paths decide on the same regex. */
+/* Token types of a glob program. Python (native.glob_program) builds the program from the
+ * glob, token for token as globs.glob_to_regex translates it to the reference regex. */
 enum { FL_T_CHAR = 1, FL_T_STAR = 2, FL_T_SKIP = 3 };
 
 typedef struct {

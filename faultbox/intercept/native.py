@@ -4,8 +4,8 @@ The Python loop in supervisor.py is the reference. The native loop makes the sam
 because everything that defines a decision is computed here, by the reference code, and
 handed over as data: the plan of a syscall (``ServiceRules.plan``: which rules, in which
 order), each rule's probability stream key (``rules.stream_key``), and each glob as a token
-program derived from the very regex ``rules.glob_to_regex`` produces (parsed with the ``re``
-module's own parser). C only executes them. ``FAULTBOX_SUPERVISOR=python`` selects the
+program (:func:`glob_program`, the translation of ``globs.glob_to_regex``). C only executes
+them. ``FAULTBOX_SUPERVISOR=python`` selects the
 reference loop.
 """
 
@@ -15,7 +15,6 @@ import importlib.machinery
 import importlib.util
 import itertools
 import os
-import re
 import time
 import warnings
 from types import ModuleType
@@ -25,17 +24,10 @@ from faultbox.intercept import decide, ioctl, syscalls
 from faultbox.intercept._build import fastloop_path
 from faultbox.intercept.decide import ACT_DENY, CompiledRule, ServiceRules
 from faultbox.intercept.errors import InterceptUnavailable
-from faultbox.intercept.globs import glob_matches, glob_to_regex
+from faultbox.intercept.globs import glob_matches
 from faultbox.intercept.paths import decode_sockaddr
 from faultbox.intercept.records import SyscallRecord
 from faultbox.intercept.syscalls import TABLES, host_arch
-
-try:  # Python 3.11+: the parser behind re.compile (sre_parse is its deprecated alias)
-    from re import _constants as _sre
-    from re import _parser as _sre_parse
-except ImportError:  # pragma: no cover - older layouts
-    import sre_constants as _sre  # type: ignore[no-redef]
-    import sre_parse as _sre_parse  # type: ignore[no-redef]
 
 ENV = "FAULTBOX_SUPERVISOR"
 _MAX_TOKENS = 1024  # loop_glob.c's limit; longer programs fall back to the regex
@@ -129,79 +121,44 @@ def want_native(backend: str | None) -> bool:
 # ---- globs ------------------------------------------------------------------------------
 
 
-class _Unsupported(Exception):
-    """A regex construct the token program cannot express (never produced today)."""
-
-
 def glob_program(glob: str) -> tuple[tuple[int, ...], tuple[tuple[int, ...], ...]] | None:
-    """``glob`` as (flat tokens, classes) for loop_glob.c, or None to match with the regex.
+    """``glob`` as the token program loop_glob.c runs: (flat tokens, classes), or None when
+    it is too long for C (then the rule calls Python's regex instead).
 
-    The program comes from parsing ``glob_to_regex(glob)`` with the ``re`` parser, so any
-    quirk of the translation (``**/``, ``[!...]`` keeping ``/`` out, odd brackets) is what C
-    executes too. Raises ``re.error`` exactly when ``compile_glob`` would.
+    The translation mirrors :func:`globs.glob_to_regex` token for token: ``*``/``**`` → STAR
+    over any character, ``**/`` → SKIP over (STAR, "/"), ``?`` → any one character, anything
+    else → that code point. tests/intercept/test_intercept_globs.py checks both on a table.
     """
-    parsed = _sre_parse.parse(glob_to_regex(glob), re.DOTALL)
-    tokens: list[list[int]] = []
-    classes: list[tuple[int, ...]] = []
-    try:
-        _emit(list(parsed), tokens, classes)
-    except _Unsupported:
-        return None
+    any_char, slash = 0, 1
+    classes: list[tuple[int, ...]] = [(1,), (0, 0x2F, 0x2F)]  # (negate, lo, hi, ...)
+    literal: dict[int, int] = {}
+    tokens: list[tuple[int, int]] = []
+    i, n = 0, len(glob)
+    while i < n:
+        c = glob[i]
+        if c == "*":
+            j = i
+            while j < n and glob[j] == "*":
+                j += 1
+            if j - i >= 2 and glob.startswith("/", j):  # zero or more whole directories
+                tokens += [(_T_SKIP, 3), (_T_STAR, any_char), (_T_CHAR, slash)]
+                j += 1
+            else:
+                tokens.append((_T_STAR, any_char))
+            i = j
+            continue
+        if c == "?":
+            tokens.append((_T_CHAR, any_char))
+        else:
+            k = literal.get(ord(c))
+            if k is None:
+                k = literal[ord(c)] = len(classes)
+                classes.append((0, ord(c), ord(c)))
+            tokens.append((_T_CHAR, k))
+        i += 1
     if len(tokens) > _MAX_TOKENS:
         return None
     return tuple(v for t in tokens for v in t), tuple(classes)
-
-
-def _char_class(op: Any, av: Any) -> tuple[int, ...] | None:
-    """(negate, lo, hi, ...) for a one-character item, None if ``op`` is not one."""
-    if op is _sre.LITERAL:
-        return (0, av, av)
-    if op is _sre.NOT_LITERAL:
-        return (1, av, av)
-    if op is _sre.ANY:  # DOTALL: any code point
-        return (1,)
-    if op is _sre.IN:
-        negate, ranges = 0, []
-        for iop, iav in av:
-            if iop is _sre.NEGATE:
-                negate = 1
-            elif iop is _sre.LITERAL:
-                ranges += [iav, iav]
-            elif iop is _sre.RANGE:
-                ranges += [iav[0], iav[1]]
-            else:
-                raise _Unsupported(iop)
-        return (negate, *ranges)
-    return None
-
-
-def _emit(items: list[Any], tokens: list[list[int]], classes: list[tuple[int, ...]]) -> None:
-    for op, av in items:
-        cls = _char_class(op, av)
-        if cls is not None:
-            classes.append(cls)
-            tokens.append([_T_CHAR, len(classes) - 1])
-        elif op is _sre.MAX_REPEAT:
-            lo, hi, sub = av
-            sub = list(sub)
-            one = _char_class(*sub[0]) if len(sub) == 1 else None
-            if lo == 0 and hi == _sre.MAXREPEAT and one is not None:
-                classes.append(one)
-                tokens.append([_T_STAR, len(classes) - 1])
-            elif lo == 0 and hi == 1:  # optional: SKIP jumps past the body
-                start = len(tokens)
-                tokens.append([_T_SKIP, 0])
-                _emit(sub, tokens, classes)
-                tokens[start][1] = len(tokens) - start
-            else:
-                raise _Unsupported(op)
-        elif op is _sre.SUBPATTERN:
-            _group, add_flags, del_flags, sub = av
-            if add_flags or del_flags:
-                raise _Unsupported(op)
-            _emit(list(sub), tokens, classes)
-        else:
-            raise _Unsupported(op)
 
 
 # ---- the engine -------------------------------------------------------------------------
@@ -312,9 +269,9 @@ class NativeEngine:
 
     def drain(self) -> list[SyscallRecord]:
         """Records the loop made since the last drain, as SyscallRecords, in order."""
-        return self.loop.drain(  # type: ignore[no-any-return]
+        return self.loop.drain(
             SyscallRecord, self._services, self._name_table, self._outcomes, _ALLOW_TEXTS
         )
 
     def stats(self) -> tuple[int, int]:
-        return self.loop.stats()  # type: ignore[no-any-return]
+        return self.loop.stats()

@@ -9,13 +9,16 @@ from __future__ import annotations
 import os
 import socket
 import struct
+from collections.abc import Sequence
 
 from faultbox.intercept.ioctl import RemoteReader
 from faultbox.intercept.syscalls import KIND_AT, KIND_AT2, KIND_FD, KIND_PATH0, KIND_SOCKADDR
 
 #: Paths every process touches while loading and running; faults skip them by default.
-SYSTEM_PREFIXES = ("/lib/", "/lib64/", "/usr/lib/", "/usr/lib64/", "/proc/", "/sys/", "/dev/")
-SYSTEM_PREFIXES += ("/etc/ld.so.",)
+SYSTEM_PREFIXES: tuple[str, ...] = (
+    *("/lib/", "/lib64/", "/usr/lib/", "/usr/lib64/", "/proc/", "/sys/", "/dev/"),
+    "/etc/ld.so.",
+)
 
 _AT_FDCWD = 0xFFFFFF9C  # -100 as the low 32 bits of args[0]
 _U32 = 0xFFFFFFFF
@@ -108,7 +111,7 @@ class PathResolver:
         raw = self._mem.read(tid, addr, min(length & _U32, 128))
         return decode_sockaddr(raw)
 
-    def resolve(self, kind: int, tid: int, args: tuple[int, ...]) -> tuple[str, int]:
+    def resolve(self, kind: int, tid: int, args: Sequence[int]) -> tuple[str, int]:
         """(path, destination port or -1) for a syscall of ``kind`` (see syscalls.py)."""
         if kind == KIND_FD:
             return self.fd_target(tid, _fd_arg(args[0])), -1

@@ -79,7 +79,7 @@ class _Attached:
     ) -> None:
         self.service = service
         self.proc = proc
-        self.listener = listener
+        self.listener = listener if listener is not None else -1  # -1: started unfiltered
         self.pidfd = os.dup(proc.pidfd)  # our own copy: the caller may close theirs
         self.pgid = proc.pgid
         self.rules = rules
@@ -159,7 +159,7 @@ class Supervisor:
             self._ep.register(att.pidfd, _EPOLLIN)
             if self._native is not None:
                 self._native.loop.watch(att.pidfd, True)
-            if att.listener is not None:
+            if att.open:
                 self._listeners[att.listener] = att
                 set_sync_wakeup(att.listener)
                 if self._native is not None:
@@ -420,19 +420,19 @@ class Supervisor:
         while timers and timers[0][0] <= now:
             _, _, att, nid = heapq.heappop(timers)
             if att.open:
-                self._answer(att.listener, nid, 0)  # type: ignore[arg-type]
+                self._answer(att.listener, nid, 0)
 
     def _close_listener(self, att: _Attached) -> None:
         if not att.open:
             return
         att.open = False
         fd = att.listener
-        self._listeners.pop(fd, None)  # type: ignore[arg-type]
+        self._listeners.pop(fd, None)
         if self._native is not None:  # before close: the fd number will be reused
-            self._native.detach(fd)  # type: ignore[arg-type]
+            self._native.detach(fd)
         with contextlib.suppress(OSError):
-            self._ep.unregister(fd)  # type: ignore[arg-type]
-        os.close(fd)  # type: ignore[arg-type]
+            self._ep.unregister(fd)
+        os.close(fd)
 
     def _deliver(self) -> int:
         """Pass buffered records to the sink, in order (any thread; serialised); how many."""
@@ -499,7 +499,7 @@ class Supervisor:
             self._stopping = True
         for _, _, att, nid in self._timers:
             if att.open:
-                self._quiet_continue(att.listener, nid)  # type: ignore[arg-type]
+                self._quiet_continue(att.listener, nid)
         self._timers.clear()
         if self._native is not None:
             pending = self._native.loop.release_pending()
