@@ -69,7 +69,9 @@ def _write_account(name):
 
 
 def _log_balances():
-    log("INFO", "balances", op="balances", total=sum(_balances.values()), **_balances)
+    total = sum(_balances.values())
+    text = " ".join(f"{k}={v}" for k, v in _balances.items())
+    log("INFO", f"balances total={total} {text}", op="balances", total=total, **_balances)
 
 
 # --------------------------------------------------------------------------- in-place mode

@@ -117,7 +117,7 @@ def _transition(name, to, worker="-", reason="", payload=""):
         job = _jobs[name] = {"payload": payload}
     job.update(state=to, attempts=attempts, worker=worker)
     job["deadline"] = time.monotonic() + LEASE_TIMEOUT_S if to == "leased" else 0.0
-    log("INFO", f"{name}: {old} -> {to}", op="transition", job=name, **{"from": old}, to=to,
+    log("INFO", f"{name}: {old} -> {to} ({reason or to}, attempt {attempts}, worker {worker})", op="transition", job=name, **{"from": old}, to=to,
         attempt=attempts, worker=worker, reason=reason or to, persisted="true")  # fmt: skip
     _cv.notify_all()
 
