@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,6 +10,8 @@ from faultbox.starlark_env import _interp
 from faultbox.starlark_env.composition import FaultScenarioDef
 from faultbox.starlark_env.errors import SpecError
 from faultbox.starlark_env.loader import LoadedSpec
+
+from .lab_stages import stage_tests
 
 
 @dataclass
@@ -18,6 +21,7 @@ class TestCase:
     fn: Any = None
     fault_scenario: FaultScenarioDef | None = None
     timeout_s: float | None = None
+    prepare: Callable[[Any], None] | None = None  # called with the Session before services start
 
     @property
     def short_name(self) -> str:
@@ -54,6 +58,12 @@ def discover(spec: LoadedSpec) -> list[TestCase]:
             raise SpecError(f"{what} makes a test named {name}, and so does {clash}; rename one")
         tests[name] = TestCase(
             name=name, kind="fault_scenario", fault_scenario=fs, timeout_s=fs.timeout_s
+        )
+    for st in stage_tests(spec):  # failure_mode() stages: test_<FM id>_<stage>
+        if st.name in tests:
+            raise SpecError(f"failure mode stage {st.name} clashes with another test; rename one")
+        tests[st.name] = TestCase(
+            name=st.name, kind="lab_stage", fn=st.fn, timeout_s=st.timeout_s, prepare=st.prepare
         )
     return [tests[k] for k in sorted(tests)]
 

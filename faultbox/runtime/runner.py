@@ -144,6 +144,8 @@ def run_test(spec: LoadedSpec, case: TestCase, seed: int, opts: RunOptions) -> T
     """Run one test once on fresh services and return its result."""
     session = Session(spec, seed, echo_output=opts.verbose, echo_to=opts.echo_to)
     session.add_monitors(spec_wide_monitors(spec))
+    if case.prepare is not None:  # e.g. a failure-lab stage's service variants
+        case.prepare(session)
     set_active_session(session)
     started = time.monotonic()
     reason = failure_type = location = ""
@@ -180,6 +182,7 @@ def run_test(spec: LoadedSpec, case: TestCase, seed: int, opts: RunOptions) -> T
         trace_assertions=session.trace_assertions, last_assertion_seq=session.last_assertion_seq,
     )  # fmt: skip
     result.location = location
+    result.labels.update(session.labels)
     if value is not None:
         result.return_value = str_starlark(value)
     if not result.passed:

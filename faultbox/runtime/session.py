@@ -20,6 +20,7 @@ from faultbox.trace.events import EventLog
 from faultbox.trace.results import RuleReport
 
 from .binaries import find_binary
+from . import lifecycle
 from .health import port_owner, wait_ports_free, wait_ready
 from .monitors import MonitorSet
 from .process import ServiceProcess, ServiceStartError
@@ -104,6 +105,10 @@ class Session:
         self.run_id = ensure_watchdog()  # before the snapshot: the watchdog is no stray
         self._children_before = children_now()
         self.left_behind: list[str] = []  # processes that outlived their service (ended)
+        # Set before start_services() by a test case's prepare hook (failure-lab stages):
+        # service name -> the Service to start instead (env/args/binary variant), and labels.
+        self.overrides: dict[str, Service] = {}
+        self.labels: dict[str, str] = {}
 
     @property
     def assertions(self) -> int:
@@ -136,6 +141,7 @@ class Session:
             self._start_one(svc, order, notify_sets.get(svc.name, set()))
 
     def _start_one(self, svc: Service, order: list[Service], notify: set[str]) -> None:
+        svc = self.overrides.get(svc.name, svc)
         from faultbox.observe import attach_sources
 
         binary = self._resolve_binary(svc)
@@ -166,6 +172,14 @@ class Session:
         for source in self_started:
             source.start(self, svc)
             self.sources.append(source)
+
+    def crash(self, name: str) -> None:
+        """SIGKILL a service mid-test (the ``crash()`` builtin; see lifecycle.py)."""
+        lifecycle.crash(self, name)
+
+    def restart(self, name: str) -> None:
+        """Start a service again as it was started (the ``restart()`` builtin)."""
+        lifecycle.restart(self, name)
 
     def _resolve_binary(self, svc: Service) -> str:
         found, problem = find_binary(svc.binary, self.spec.path.parent)

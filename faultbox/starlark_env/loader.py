@@ -52,6 +52,7 @@ def _display_name(path: Path) -> str:
 def _import_builtin_modules() -> None:
     # Importing a builtin module registers its builtins.
     from . import basics, composition, faults, observe, queries, sources, topology  # noqa: F401
+    from . import lab_builtins  # noqa: F401
 
 
 class _SpecLoader:
