@@ -11,7 +11,9 @@ module reads that structure back and keeps the lines every given filter accepts:
 * ``syscalls`` / ``paths``: a syscall line's syscall / path matches one of the globs; lines
   of other types pass only when ``types`` names their type (without ``types``, giving
   ``syscalls`` or ``paths`` means "syscall lines only");
-* ``exclude``: lines whose text matches one of the globs are dropped.
+* ``exclude``: lines whose text matches one of the globs are dropped;
+* ``ignore_order``: the lines of each section are compared sorted (a multiset), for servers
+  whose processes run concurrently (PostgreSQL's backends, checkpointer, walsender…).
 
 Globs are the queries' (:func:`.query.compile_pattern`). A test header is always kept (the
 set of tests is compared too); a section header only when some of its lines are.
@@ -116,6 +118,7 @@ class Narrowing:
     syscalls: Sequence[str] = ()
     paths: Sequence[str] = ()
     exclude: Sequence[str] = ()
+    ignore_order: bool = False
     _types: list[tuple[Matcher | None, frozenset[str]]] = field(default_factory=list, init=False)
     _match: dict[str, Matcher | None] = field(default_factory=dict, init=False)
 
@@ -133,7 +136,10 @@ class Narrowing:
     @property
     def active(self) -> bool:
         """True when any filter is given (otherwise :meth:`apply` keeps everything)."""
-        return bool(self.services or self.types or self.syscalls or self.paths or self.exclude)
+        return bool(
+            self.services or self.types or self.syscalls or self.paths or self.exclude
+            or self.ignore_order
+        )  # fmt: skip
 
     def _type_ok(self, ln: Line) -> bool:
         if not self._types:  # --syscall / --path alone: syscall lines only
@@ -171,7 +177,7 @@ class Narrowing:
                     out.append(pending)
                     pending = None
                 out.append(ln)
-        return out
+        return _sorted_sections(out) if self.ignore_order else out
 
     def check_matches(self, *traces: Sequence[Line]) -> None:
         """Refuse a ``--service``/``--syscall``/``--path`` value that matches no line of any
@@ -186,6 +192,22 @@ class Narrowing:
                 if not any((v := value(ln)) is not None and pred(v) for ln in events):
                     raise NarrowError(f"{flag} {glob}: matches nothing in either trace"
                                       + _known(flag, events))  # fmt: skip
+
+
+def _sorted_sections(lines: list[Line]) -> list[Line]:
+    """Each section's lines sorted by text (headers stay): ``ignore_order`` compares what
+    each service did, not in which order its concurrent processes happened to do it."""
+    out: list[Line] = []
+    run: list[Line] = []
+    for ln in [*lines, Line(0, "", "test")]:  # the sentinel flushes the last section
+        if ln.kind == "event":
+            run.append(ln)
+            continue
+        out.extend(sorted(run, key=lambda x: x.text))
+        run = []
+        if ln.number:
+            out.append(ln)
+    return out
 
 
 def _known(flag: str, events: Sequence[Line]) -> str:

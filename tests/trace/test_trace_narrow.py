@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
 import pytest
 from tracekit import TraceBuilder, make_result
 
@@ -12,6 +17,7 @@ from faultbox.trace.results import SuiteResult
 from faultbox.trace.scrub import Scrubber
 
 TMP = "/tmp/faultbox-ab12cd34"
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _norm(b: TraceBuilder, name: str = "test_x") -> str:
@@ -115,7 +121,7 @@ def _two_services() -> str:
     return _norm(b)
 
 
-def _kept(text: str, **filters: list[str]) -> list[str]:
+def _kept(text: str, **filters: Any) -> list[str]:
     return [ln.text for ln in Narrowing(**filters).apply(parse_lines(text))]
 
 
@@ -211,3 +217,53 @@ def test_filters_that_cannot_be_right_are_errors() -> None:
         diff_traces(text, text, narrowing=Narrowing(syscalls=["fsync"]))
     with pytest.raises(NarrowError, match="--path /var/"):
         diff_traces(text, text, narrowing=Narrowing(paths=["/var/*"]))
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "faultbox.cli", "diff", *args],
+        cwd=REPO, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def test_cli_diff_narrowing_options_and_exit_codes(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.norm", tmp_path / "b.norm"
+    a.write_text(_two_services())
+    b.write_text(_two_services().replace("fdatasync trace", "fdatasync deny(input/output error)"))
+    plain = _cli(str(a), str(b), "--no-color")
+    assert plain.returncode == 2 and "+ fdatasync deny(input/output error)" in plain.stdout
+    for args in (["--service", "api"], ["--type", "api:syscall", "--type", "postgres:wal"],
+                 ["--syscall", "connect"], ["--path", "/usr/*"], ["--exclude", "fdatasync *"]):  # fmt: skip
+        proc = _cli(str(a), str(b), *args)
+        assert proc.returncode == 0, (args, proc.stdout, proc.stderr)
+        assert proc.stdout.startswith("traces are identical (narrowed: "), args
+    assert _cli(str(a), str(b), "--type", "syscall", "--no-color").returncode == 2
+    bad = _cli(str(a), str(b), "--type", "wall")
+    assert bad.returncode == 1 and "error: --type wall: unknown type 'wall'" in bad.stderr
+    typo = _cli(str(a), str(b), "--service", "apii")
+    assert typo.returncode == 1
+    assert "error: --service apii: matches nothing in either trace" in typo.stderr
+    assert "Traceback" not in bad.stderr + typo.stderr
+    helptext = _cli("--help").stdout
+    for flag in ("--service NAME", "--type [SERVICE:]TYPE", "--syscall NAME", "--path GLOB",
+                 "--exclude GLOB"):  # fmt: skip
+        assert flag in helptext
+
+
+def test_ignore_order_compares_each_section_as_a_multiset() -> None:
+    a = _two_services()
+    lines = a.splitlines()
+    i = lines.index("openat allow {tmpdir}/postgres/data/global/1262")
+    lines[i], lines[i + 1] = lines[i + 1], lines[i]  # two concurrent processes swapped
+    b = "\n".join(lines) + "\n"
+    assert not diff_traces(a, b)[0]
+    same, out = diff_traces(a, b, narrowing=Narrowing(ignore_order=True))
+    assert same and out.startswith("traces are identical (narrowed: 18 of 18")
+    # A call moved to another service's section is still a difference.
+    moved = a.replace("fdatasync trace {tmpdir}/postgres/data/pg_wal/0001\n", "").replace(
+        "--- test ---\n", "--- test ---\nfdatasync trace {tmpdir}/postgres/data/pg_wal/0001\n"
+    )
+    assert not diff_traces(a, moved, narrowing=Narrowing(ignore_order=True))[0]
+    kept = _kept(a, ignore_order=True)
+    assert kept[:4] == ["=== test_x ===", "--- api ---", "connect deny(connection refused) 127.0.0.1:38080",
+                        "openat allow /usr/lib/python3/x.py"]  # fmt: skip
