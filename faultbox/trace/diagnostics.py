@@ -141,23 +141,40 @@ def _fault_rules(rules: Iterable[RuleReport]) -> list[RuleReport]:
     return [r for r in rules if r.kind != "trace" and r.action in FAULT_ACTIONS]
 
 
-def unfired_faults(result: TestResult) -> list[RuleReport]:
-    """The deny/delay rules (faults, partitions) of a test that never fired.
+def _partitions_fired(rules: Iterable[RuleReport]) -> set[str]:
+    # A partition is one rule per direction; traffic usually flows one way only, so it
+    # counts as fired when any direction fired (rules of one partition share a label).
+    return {r.label for r in rules if r.kind == "partition" and r.hits > 0}
 
-    A partition is one rule per direction and traffic usually flows one way only, so its
-    rules count as fired when any direction fired (the rules of one partition share a label).
+
+def _rules_not_fired(rules: list[RuleReport]) -> list[RuleReport]:
+    """Deny/delay rules with 0 hits (a partition that fired one way counts as fired)."""
+    fired = _partitions_fired(rules)
+    return [r for r in rules if r.hits == 0 and not (r.kind == "partition" and r.label in fired)]
+
+
+def _fault_key(r: RuleReport) -> tuple[str, ...]:
+    if r.kind == "partition":
+        return (r.kind, r.label)
+    return (r.kind, r.service, r.spec, r.label)
+
+
+def unfired_faults(result: TestResult) -> list[RuleReport]:
+    """The rules of the faults of a test that never fired.
+
+    A fault is one effect on one service: the rules with the same kind, service, spec and
+    label, e.g. ``read=deny(ECONNRESET)`` and ``recvfrom=deny(ECONNRESET)`` on api (syscall
+    variants of one failure), or both directions of a partition. It fired when any of its
+    rules did. (``FAULT_NOT_FIRED`` is finer: one warning per rule with 0 hits.)
     """
     rules = _fault_rules(effective_rules(result))
-    partitions_fired = {r.label for r in rules if r.kind == "partition" and r.hits > 0}
-    return [
-        r
-        for r in rules
-        if r.hits == 0 and not (r.kind == "partition" and r.label in partitions_fired)
-    ]
+    fired = {_fault_key(r) for r in rules if r.hits > 0}
+    return [r for r in rules if _fault_key(r) not in fired]
 
 
 def passed_without_fault(result: TestResult) -> bool:
-    """The test passed while at least one of its faults never fired (a vacuous pass?)."""
+    """The test passed while at least one of its faults never fired (a vacuous pass?);
+    see :func:`unfired_faults`."""
     return result.passed and bool(unfired_faults(result))
 
 
@@ -330,7 +347,7 @@ def diagnose(result: TestResult) -> list[Diagnostic]:
                 )
             )
 
-    for r in unfired_faults(result):
+    for r in _rules_not_fired(fault_rules):
         out.append(_fault_not_fired(r, events))
 
     if result.passed and result.trace_assertions == 0 and not _asserted_on_a_response(result):

@@ -26,7 +26,7 @@ def deny_rule(hits: int, key: str = "write", **kw) -> RuleReport:
         service=kw.pop("service", "inventory"),
         key=key,
         action="deny",
-        spec="deny(EIO)",
+        spec=kw.pop("spec", "deny(EIO)"),
         filter=kw.pop("filter", ["write", "writev", "pwrite64"]),
         hits=hits,
         errno="EIO",
@@ -219,3 +219,17 @@ def test_an_assertion_on_a_step_answer_checks_the_failure_path() -> None:
     )  # fmt: skip
     assert codes(diagnose(before)) == ["FAULT_FIRED_BUT_SUCCESS"]
     assert "no assertion on a step's answer" in diagnose(before)[0].message
+
+
+def test_a_fault_fired_when_one_of_its_syscall_variants_did() -> None:
+    # connection reset: read=deny(ECONNRESET) fired, recvfrom=deny(ECONNRESET) never did
+    read = deny_rule(2, key="read", service="api", filter=["read"], spec="deny(ECONNRESET)")
+    recv = deny_rule(0, key="recvfrom", service="api", filter=["recvfrom"], spec="deny(ECONNRESET)")
+    r = make_result(events=[], rules=[read, recv], trace_assertions=1)
+    assert unfired_faults(r) == [] and not passed_without_fault(r)
+    # the rule itself is still reported, as every rule with 0 hits is
+    assert codes(diagnose(r)) == ["FAULT_NOT_FIRED"]
+    # another effect on the same service is another fault
+    other = deny_rule(0, key="fsync", service="api", filter=["fsync"])
+    r = make_result(events=[], rules=[read, recv, other], trace_assertions=1)
+    assert unfired_faults(r) == [other]
