@@ -1,11 +1,12 @@
 """Placeholders for what changes from one run to the next, for the normalized trace.
 
-Two runs of the same test differ in names that faultbox or the kernel chose: the session's
-temporary directory (``/tmp/faultbox-k3j9x2ab``), process and thread ids, the replication
-slot a ``wal_stream`` creates (``faultbox_<faultbox pid>_<n>``), and — in log lines and
-event payloads — wall-clock times, PostgreSQL LSNs and measured durations. A
-:class:`Scrubber` replaces them by ``{tmpdir}``, ``{pid}``, ``{tid}``, ``{slot}``,
-``{time}``, ``{lsn}`` and ``{duration}`` (docs/traces.md, "Normalized trace").
+Two runs of the same test differ in names that faultbox or the kernel chose: the test's
+temporary directory (``/tmp/faultbox-run-ab12cd34/faultbox-k3j9x2ab``), process and thread
+ids, the replication slot a ``wal_stream`` creates (``faultbox_<faultbox pid>_<n>``), and — in
+log lines and event payloads — wall-clock times, PostgreSQL LSNs and measured durations. A
+:class:`Scrubber` replaces them by ``{tmpdir}`` (``{rundir}``: the run's directory itself),
+``{pid}``, ``{tid}``, ``{slot}``, ``{time}``, ``{lsn}`` and ``{duration}`` (docs/traces.md,
+"Normalized trace").
 
 Paths and free text are scrubbed differently on purpose: a path component made only of
 digits is a PostgreSQL relation file (``base/13572/2691``) far more often than a pid, so in
@@ -21,8 +22,11 @@ from collections.abc import Iterable
 
 __all__ = ["Scrubber"]
 
-# tempfile.mkdtemp(prefix="faultbox-"): eight characters of [a-z0-9_] (session.py).
-_TMP_NAME = r"/faultbox-[a-z0-9_]{8}(?![a-z0-9_])"
+# tempfile.mkdtemp names: eight characters of [a-z0-9_]. A test's directory is
+# <TMPDIR>/faultbox-run-XXXXXXXX/faultbox-XXXXXXXX (runtime/watchdog.py, session.py); older
+# runs and other callers made <TMPDIR>/faultbox-XXXXXXXX directly.
+_RUN_NAME = r"/faultbox-run-[a-z0-9_]{8}"
+_TMP_NAME = r"/faultbox-[a-z0-9_]{8}(?![a-z0-9_-])"
 _SLOT_RX = re.compile(r"\bfaultbox_\d+_\d+\b")
 _PROC_RX = re.compile(r"^/proc/\d+(?=/|$)")
 _TASK_RX = re.compile(r"(?<=/task/)\d+(?=/|$)")
@@ -51,10 +55,12 @@ class Scrubber:
         self.pids = frozenset(str(p) for p in pids if str(p).isdigit() and int(p) > 1)
         roots = {tempfile.gettempdir().rstrip("/"), "/tmp", *tmpdirs}
         alts = "|".join(sorted((re.escape(r) for r in roots if r), key=len, reverse=True))
-        self._tmp_rx = re.compile(f"(?:{alts}){_TMP_NAME}")
+        self._tmp_rx = re.compile(f"(?:{alts})(?:{_RUN_NAME})?{_TMP_NAME}")
+        self._run_rx = re.compile(f"(?:{alts}){_RUN_NAME}(?![a-z0-9_-])")
 
     def _common(self, text: str) -> str:
         text = self._tmp_rx.sub("{tmpdir}", text)
+        text = self._run_rx.sub("{rundir}", text)
         return _SLOT_RX.sub("{slot}", text)
 
     def _known_pid(self, m: re.Match[str]) -> str:

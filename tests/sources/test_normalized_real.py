@@ -43,9 +43,9 @@ def test_normalized_real_run_has_no_tmpdir_slot_or_pid(tmp_path: Path) -> None:
     (tmp_path / "one").mkdir()
     text, test = _normalized_run(tmp_path, "one")
     raw = str(test["events"])
-    # The session's directory: /tmp/faultbox-<8 random characters>. (postgres-fresh's template
-    # cache, /tmp/faultbox-pg-templates-<uid>, is the same path in every run and stays.)
-    session_dir = r"/tmp/faultbox-[a-z0-9_]{8}(?![a-z0-9_-])"
+    # The test's directory: /tmp/faultbox-run-<8 random>/faultbox-<8 random>. (postgres-fresh's
+    # template cache, /tmp/faultbox-pg-templates-<uid>, is the same path in every run and stays.)
+    session_dir = r"/faultbox-(run-)?[a-z0-9_]{8}(?![a-z0-9_-])"
     # The raw trace does have all three; the normalized one has none of them.
     assert re.search(session_dir, raw) and re.search(r"\bfaultbox_\d+_\d+\b", raw)
     assert not re.search(session_dir, text)

@@ -37,6 +37,9 @@ def test_scrub_paths_keep_relation_files_and_replace_known_pids() -> None:
         "{tmpdir}/postgres/data/pg_replslot/{slot}/state"
     )
     assert s.path("/x/pg_logical/snapshots/0-191FD68.snap") == "/x/pg_logical/snapshots/{lsn}.snap"
+    run = "/tmp/faultbox-run-zz99yy88"
+    assert s.path(f"{run}/faultbox-k3j9x2ab/redis/dump.rdb") == "{tmpdir}/redis/dump.rdb"
+    assert s.path(f"{run}/watchdog.pid") == "{rundir}/watchdog.pid"
     # Not faultbox's: a name with a dash (the template cache) or another length.
     assert s.path("/tmp/faultbox-pg-templates-0/x") == "/tmp/faultbox-pg-templates-0/x"
     assert s.path("/tmp/faultbox-abc/x") == "/tmp/faultbox-abc/x"
