@@ -25,7 +25,7 @@ def _die(message: str, code: int = 1) -> None:
 
 
 def _parse_timeout(text: str) -> float:
-    from faultbox.starlark_env.duration_args import duration_ns
+    from faultbox.starlark_env.duration_args import MAX_DURATION_NS, duration_ns
 
     try:
         seconds = float(text) if text.replace(".", "", 1).isdigit() else duration_ns(text) / 1e9
@@ -33,6 +33,8 @@ def _parse_timeout(text: str) -> float:
         raise click.BadParameter(str(exc), param_hint="--timeout") from None
     if seconds <= 0:
         raise click.BadParameter("must be more than 0", param_hint="--timeout")
+    if seconds * 1e9 > MAX_DURATION_NS:
+        raise click.BadParameter("is longer than the maximum of 24h", param_hint="--timeout")
     return seconds
 
 
