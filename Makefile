@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 FB     := $(VENV)/bin/faultbox
 
-.PHONY: install build servers demo test lint format lima-build lima-run clean
+.PHONY: install build servers demo test lint format lima-build lima-run clean lab test-fm1 test-fm1-fix
 
 # Create the virtualenv and install faultbox (editable) with its dev tools.
 $(VENV)/.installed: pyproject.toml
@@ -15,9 +15,23 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-# The tutorial's demo services, installed at bin/<name> and bin/linux/<name>.
+# The tutorial's demo services (bin/<name>, bin/linux/<name>) and the failure lab's (bin/lab-*).
 build: install
 	$(PY) demo/build.py
+	$(PY) lab/build.py
+
+# The failure lab (docs/failure-lab.md): every failure mode, every stage, then the index.
+lab: build
+	$(FB) lab run lab
+	$(FB) lab index lab
+
+# FM_001 reproduced: INV_001 violated, with the events that prove it.
+test-fm1: build
+	$(FB) lab run lab --fm FM_001 --stage baseline --stage reproduce
+
+# FM_001 prevented by its guardrail, and its invariants restored after a crash/restart.
+test-fm1-fix: build
+	$(FB) lab run lab --fm FM_001 --stage prevent --stage recover
 
 # Run the tutorial's chapter 4 happy path on the real demo services.
 demo: build
