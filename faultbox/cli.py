@@ -16,6 +16,7 @@ from faultbox import __version__
 from faultbox.runtime import interrupts
 from faultbox.generate.command import make_generate_command
 from faultbox.generate.profile import ScenarioProfile
+from faultbox.lab_cli import lab
 from faultbox.starlark_env.loader import LoadedSpec
 
 
@@ -230,6 +231,7 @@ def _register_generate() -> None:
 
 
 _register_generate()
+cli.add_command(lab)  # faultbox lab run/new/index: the failure lab (faultbox/lab_cli.py)
 
 
 def main() -> None:
