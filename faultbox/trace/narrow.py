@@ -15,7 +15,8 @@ module reads that structure back and keeps the lines every given filter accepts:
 * ``ignore_order``: the lines of each section are compared sorted (a multiset), for servers
   whose processes run concurrently (PostgreSQL's backends, checkpointer, walsender…).
 
-Globs are the queries' (:func:`.query.compile_pattern`). A test header is always kept (the
+Globs are the queries' (:func:`.query.compile_pattern`; ``paths`` with the directory rule
+of path globs, as a query's ``path=``). A test header is always kept (the
 set of tests is compared too); a section header only when some of its lines are.
 """
 
@@ -102,10 +103,10 @@ def parse_lines(text: str) -> list[Line]:
 Matcher = Callable[[str], bool]
 
 
-def _any(globs: Sequence[str]) -> Matcher | None:
+def _any(globs: Sequence[str], *, path: bool = False) -> Matcher | None:
     if not globs:
         return None
-    preds = [compile_pattern(g) for g in globs]
+    preds = [compile_pattern(g, path=path) for g in globs]
     return lambda value: any(p(value) for p in preds)
 
 
@@ -131,7 +132,7 @@ class Narrowing:
                 )
             self._types.append((_any([svc] if svc else []), frozenset(_GROUPS.get(typ, (typ,)))))
         self._match = {"service": _any(self.services), "syscall": _any(self.syscalls),
-                       "path": _any(self.paths), "exclude": _any(self.exclude)}  # fmt: skip
+                       "path": _any(self.paths, path=True), "exclude": _any(self.exclude)}  # fmt: skip
 
     @property
     def active(self) -> bool:
@@ -188,7 +189,7 @@ class Narrowing:
                   ("--path", self.paths, lambda ln: ln.path if ln.type == "syscall" else None))  # fmt: skip
         for flag, globs, value in checks:
             for glob in globs:
-                pred = compile_pattern(glob)
+                pred = compile_pattern(glob, path=flag == "--path")
                 if not any((v := value(ln)) is not None and pred(v) for ln in events):
                     raise NarrowError(f"{flag} {glob}: matches nothing in either trace"
                                       + _known(flag, events))  # fmt: skip

@@ -171,6 +171,13 @@ def test_narrow_by_syscall_and_path() -> None:
         "=== test_x ===", "--- postgres ---", "openat allow {tmpdir}/postgres/data/global/1262",
         "fdatasync trace {tmpdir}/postgres/data/pg_wal/0001",
     ]  # fmt: skip
+    # The queries' path rule: a pattern naming a directory matches the files directly in it.
+    assert _kept(text, paths=["/usr/lib/python3/"]) == [
+        "=== test_x ===", "--- api ---", "openat allow /usr/lib/python3/x.py",
+    ]  # fmt: skip
+    assert _kept(text, paths=["127.0.0.1:38080"]) == [
+        "=== test_x ===", "--- api ---", "connect deny(connection refused) 127.0.0.1:38080",
+    ]  # fmt: skip
     # With --type, other types named there pass the syscall filter.
     assert _kept(text, types=["syscall", "wal"], syscalls=["fdatasync"]) == [
         "=== test_x ===", "--- postgres ---", "fdatasync trace {tmpdir}/postgres/data/pg_wal/0001",
