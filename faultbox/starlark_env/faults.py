@@ -13,7 +13,6 @@ from typing import Any
 from ._builtin import builtin, type_name, want
 from ._interp import call_starlark, is_callable
 from .duration_args import rule_duration
-from .duration_args import rule_duration
 from .errors import SpecError
 from .values import FaultRuleSpec, Service
 
