@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from faultbox.intercept import expand_syscalls
-from faultbox.intercept.paths import is_system_path
+from faultbox.intercept.syspaths import is_system_path
 from faultbox.starlark_env.loader import LoadedSpec
 from faultbox.starlark_env.values import Service
 

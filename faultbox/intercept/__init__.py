@@ -17,12 +17,12 @@ if TYPE_CHECKING:
     from faultbox.intercept.durations import format_go_duration, parse_duration
     from faultbox.intercept.errnos import errno_from_name, errno_name, strerror_text
     from faultbox.intercept.errors import InterceptError, InterceptUnavailable, LaunchError
-    from faultbox.intercept.paths import SYSTEM_PREFIXES, is_system_path
     from faultbox.intercept.records import SyscallRecord
     from faultbox.intercept.rules import Rule
     from faultbox.intercept.spawn import LaunchedProcess, launch
     from faultbox.intercept.supervisor import Supervisor
     from faultbox.intercept.syscalls import FAMILIES, expand_syscalls, is_known_syscall
+    from faultbox.intercept.syspaths import SYSTEM_PREFIXES, is_system_path
 
 # public name -> the submodule that defines it
 _WHERE = {
@@ -37,8 +37,8 @@ _WHERE = {
     "LaunchError": "errors",
     "LaunchedProcess": "spawn",
     "launch": "spawn",
-    "SYSTEM_PREFIXES": "paths",
-    "is_system_path": "paths",
+    "SYSTEM_PREFIXES": "syspaths",
+    "is_system_path": "syspaths",
     "SyscallRecord": "records",
     "Rule": "rules",
     "Supervisor": "supervisor",

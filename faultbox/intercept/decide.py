@@ -17,9 +17,9 @@ from array import array
 from collections.abc import Iterable
 
 from faultbox.intercept.globs import compile_glob, glob_matches
-from faultbox.intercept.paths import is_system_path
 from faultbox.intercept.rules import Rule, draw, stream_key
 from faultbox.intercept.syscalls import PATH_KIND
+from faultbox.intercept.syspaths import is_system_path
 
 ACT_DENY, ACT_DELAY, ACT_TRACE, ACT_ALLOW = 1, 2, 3, 4
 _ACTION_CODE = {"deny": ACT_DENY, "delay": ACT_DELAY, "trace": ACT_TRACE, "allow": ACT_ALLOW}

@@ -14,20 +14,9 @@ from collections.abc import Sequence
 from faultbox.intercept.ioctl import RemoteReader
 from faultbox.intercept.syscalls import KIND_AT, KIND_AT2, KIND_FD, KIND_PATH0, KIND_SOCKADDR
 
-#: Paths every process touches while loading and running; faults skip them by default.
-SYSTEM_PREFIXES: tuple[str, ...] = (
-    *("/lib/", "/lib64/", "/usr/lib/", "/usr/lib64/", "/proc/", "/sys/", "/dev/"),
-    "/etc/ld.so.",
-)
-
 _AT_FDCWD = 0xFFFFFF9C  # -100 as the low 32 bits of args[0]
 _U32 = 0xFFFFFFFF
 _MAX_DIRFDS = 512
-
-
-def is_system_path(path: str) -> bool:
-    """True for a path under one of :data:`SYSTEM_PREFIXES`."""
-    return path.startswith(SYSTEM_PREFIXES)
 
 
 def _fd_arg(value: int) -> int:

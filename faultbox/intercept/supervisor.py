@@ -51,12 +51,13 @@ from faultbox.intercept.ioctl import (
     set_sync_wakeup,
 )
 from faultbox.intercept.native import BUFFER_CAP, NativeEngine, want_native
-from faultbox.intercept.paths import PathResolver, is_system_path
+from faultbox.intercept.paths import PathResolver
 from faultbox.intercept.periodic import FLUSH_EVERY_S, PeriodicFlush
 from faultbox.intercept.records import SyscallRecord
 from faultbox.intercept.rules import Rule
 from faultbox.intercept.spawn import LaunchedProcess
 from faultbox.intercept.syscalls import host_arch, names_by_number, numbers_for
+from faultbox.intercept.syspaths import is_system_path
 
 Sink = Callable[[SyscallRecord], None]
 _ZERO_NOTIF = bytes(NOTIF.size)

@@ -17,9 +17,10 @@ from faultbox.intercept import (
     strerror_text,
 )
 from faultbox.intercept.decide import ServiceRules, evaluate
-from faultbox.intercept.paths import decode_sockaddr, is_system_path
+from faultbox.intercept.paths import decode_sockaddr
 from faultbox.intercept.rules import draw
 from faultbox.intercept.syscalls import AUDIT_ARCH, TABLES, syscall_number
+from faultbox.intercept.syspaths import is_system_path
 
 
 def test_tables_match_known_numbers() -> None:
