@@ -83,17 +83,20 @@ def _picked(lines: Sequence[str]) -> set[int]:
 
 def excerpt(lines: Sequence[str], last: int = LAST_LINES) -> list[str]:
     """The telling lines (with what follows them) and the last ``last`` lines, in order;
-    each gap is one ``… N lines elided …`` line."""
+    each gap of two lines or more is one ``… N lines elided …`` line."""
     n = len(lines)
     tail_start = max(0, n - last)
     picked = sorted(i for i in _picked(lines) if i < tail_start)[:PICKED_LINES]
     keep = [*picked, *range(tail_start, n)]
+    # A marker in place of a single line would hide it and save nothing: show that line.
+    single = {i + 1 for i, j in zip([-1, *keep], keep, strict=False) if j - i == 2}
+    keep = sorted({*keep, *single})
     out: list[str] = []
     prev = -1
     for i in keep:
         if i > prev + 1:
             gap = i - prev - 1
-            out.append(f"… {gap} line{'s' if gap != 1 else ''} elided …")
+            out.append(f"… {gap} lines elided …")
         out.append(lines[i])
         prev = i
     return out

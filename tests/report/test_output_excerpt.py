@@ -92,3 +92,12 @@ def test_many_errors_keep_the_first_ones() -> None:
     assert picked[:3] == ["ERROR attempt 0", "ERROR attempt 1", "ERROR attempt 2"]
     assert picked[-10:] == lines[-10:]
     assert len(out) == 40 + 1 + 10  # 40 picked, one elision marker, the last 10 lines
+
+
+def test_a_single_line_is_shown_rather_than_marked() -> None:
+    lines = ["starting", "FATAL: cannot open WAL", *noise(5), *noise(11, 100)]
+    out = excerpt(lines)
+    # the first line is shown (a marker would replace it and save nothing)
+    assert out[:2] == ["starting", "FATAL: cannot open WAL"]
+    assert out[5:7] == ["request 3 ok", "… 2 lines elided …"]
+    assert out[7:] == lines[-10:]
