@@ -55,3 +55,16 @@ def auto(line: str) -> dict[str, Any]:
     if line.lstrip().startswith("{"):
         return json_lines(line)
     return raw(line)
+
+
+def by_name(name: str, pattern: str = "") -> Decoder:
+    """The decoder a spec's ``DecoderValue`` names: json, logfmt, regex (``pattern``), auto."""
+    if name == "json":
+        return json_lines
+    if name == "logfmt":
+        return logfmt
+    if name == "regex":
+        return regex(pattern)
+    if name == "auto":
+        return auto
+    raise ValueError(f"unknown decoder {name!r}")

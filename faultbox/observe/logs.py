@@ -1,52 +1,44 @@
-"""stdout/stderr event sources: every line of a service's stream becomes an event."""
+"""stdout/stderr readers: every line of a service's stream becomes an event."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
-from faultbox.starlark_env._interp import HostValue
+from faultbox.trace.events import EventLog
+from faultbox.trace.vocabulary import EventType, Field
 
-from .decoders import Decoder, raw
-
-
-@dataclass(eq=False)
-class DecoderValue(HostValue):
-    """A decoder as specs hold it: ``json_decoder()``, ``decoder("logfmt")`` …"""
-
-    name: str
-    decode: Decoder
-
-    _starlark_type = "decoder"
-
-    def __repr__(self) -> str:
-        return f"<decoder {self.name}>"
+from .decoders import Decoder
 
 
-@dataclass(eq=False)
-class StreamSource(HostValue):
-    """``stdout(decoder=…)`` / ``stderr(…)``: events of type ``stdout`` / ``stderr``."""
+class LineReader:
+    """Turns the lines of one stream of one service into events of that stream's type.
 
-    stream: str  # "stdout" | "stderr"
-    decoder: DecoderValue | None = None
+    :meth:`on_line` is called from the service's output drain thread. A line that cannot be
+    decoded or recorded becomes a ``source_error`` event; the drain goes on.
+    """
 
-    _starlark_type = "event_source"
+    def __init__(self, log: EventLog, service: str, stream: str, decode: Decoder) -> None:
+        self.log = log
+        self.service = service
+        self.stream = stream  # "stdout" | "stderr"
+        self.decode = decode
 
-    def __repr__(self) -> str:
-        return f"<{self.stream} source>"
-
-    @property
-    def line_stream(self) -> str:
-        return self.stream
-
-    def on_line(self, session: Any, service: str, line: str) -> None:
-        if not line.strip():
+    def on_line(self, stream: str, line: str) -> None:
+        """Record ``line`` if it came from this reader's stream (blank lines are skipped)."""
+        if stream != self.stream or not line.strip():
             return
-        data = self.decoder.decode(line) if self.decoder else raw(line)
-        fields = {k: _field_text(v) for k, v in data.items() if k != "syscall"}
-        fields["data"] = line
-        session.log.emit(self.stream, service, fields, data=data)
+        try:
+            data = self.decode(line)
+            fields = {k: _field_text(v) for k, v in data.items() if k != Field.SYSCALL}
+            fields[Field.DATA] = line
+            self.log.emit(self.stream, self.service, fields, data=data)
+        except Exception as exc:  # the trace says so; the drain goes on
+            self.log.emit(
+                EventType.SOURCE_ERROR,
+                self.service,
+                {Field.SOURCE: self.stream, Field.ERROR: f"{exc}"},
+            )
 
 
 def _field_text(value: Any) -> str:

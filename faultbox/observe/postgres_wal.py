@@ -1,6 +1,7 @@
-"""``wal_stream(tables=[…])``: PostgreSQL row changes as ``wal`` events (logical decoding).
+"""The reader behind ``wal_stream(tables=[…])``: PostgreSQL row changes as ``wal`` events
+(logical decoding).
 
-The source opens a replication connection (psycopg2 ``LogicalReplicationConnection``) to the
+The reader opens a replication connection (psycopg2 ``LogicalReplicationConnection``) to the
 postgres interface of the service it is attached to, creates a **temporary** logical slot with
 the built-in ``test_decoding`` output plugin and streams every committed change:
 
@@ -32,12 +33,13 @@ import re
 import select
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
-from faultbox.starlark_env._interp import HostValue
+from faultbox.trace.events import EventLog
+from faultbox.trace.vocabulary import EventType, Field
 
 from ._background import BackgroundReader
+from .start_errors import SourceStartError
 
 CONNECT_TIMEOUT_S = 10.0  # the server accepts TCP before it accepts sessions
 DRAIN_TIMEOUT_S = 1.5
@@ -189,87 +191,30 @@ def parse_lsn(text: str) -> int:
     return (int(hi, 16) << 32) | int(lo, 16)
 
 
-# ------------------------------------------------------------------ the source
+# ------------------------------------------------------------------ the reader
 
 
-class WalStreamError(Exception):
+class WalStreamError(SourceStartError):
     """The stream could not start (message says why and what to change)."""
 
 
-@dataclass(eq=False)
-class WalStream(HostValue):
-    """``wal_stream(tables=[…], slot=…)`` as a spec holds it (one per service, many tests)."""
-
-    tables: list[str] = field(default_factory=list)
-    slot: str = ""
-    database: str = ""
-    interface: str = ""
-    _reader: WalReader | None = field(default=None, repr=False)
-
-    _starlark_type = "event_source"
-
-    def __repr__(self) -> str:
-        return f"<wal_stream tables={self.tables!r}>"
-
-    def start(self, session: Any, svc: Any) -> None:
-        """Create the slot and start streaming; returns once the slot exists."""
-        from faultbox.runtime.process import ServiceStartError
-
-        conninfo = connection_params(svc, self.interface, self.database, "wal_stream")
-        slot = self.slot or f"faultbox_{os.getpid()}_{next(_slot_ids)}"
-        reader = WalReader(session, svc.name, conninfo, slot, self.tables)
-        try:
-            reader.start()
-        except WalStreamError as exc:
-            raise ServiceStartError(f'service "{svc.name}": wal_stream(): {exc}') from None
-        except Exception as exc:  # psycopg2 errors after the slot exists
-            reader.stop()
-            raise ServiceStartError(
-                f'service "{svc.name}": wal_stream(): {_first_line(exc)}'
-            ) from None
-        self._reader = reader
-
-    def stop(self) -> None:
-        reader, self._reader = self._reader, None
-        if reader is not None:
-            reader.stop()
-
-
-def connection_params(svc: Any, iface_name: str, database: str, where: str) -> dict[str, Any]:
-    """libpq keywords for the service's postgres interface (user/db/password from its env)."""
-    from faultbox.runtime.process import ServiceStartError
-
-    iface = pick_interface(svc, "postgres", iface_name)
-    if iface is None:
-        raise ServiceStartError(
-            f'service "{svc.name}": {where}() needs a postgres interface on the service it '
-            f'observes, e.g. interface("main", "postgres", 5432)'
-        )
-    env = svc.env
-    return {
-        "host": "127.0.0.1",
-        "port": iface.port,
-        "user": env.get("POSTGRES_USER") or env.get("PGUSER") or "postgres",
-        "password": env.get("POSTGRES_PASSWORD") or env.get("PGPASSWORD") or None,
-        "dbname": database or env.get("POSTGRES_DB") or env.get("PGDATABASE") or "postgres",
-    }
-
-
-def pick_interface(svc: Any, protocol: str, name: str = "") -> Any:
-    """The named interface, else the first one speaking ``protocol`` (None if there is none)."""
-    if name:
-        iface = svc.interfaces.get(name)
-        return iface if iface is not None and iface.protocol == protocol else None
-    return next((i for i in svc.interfaces.values() if i.protocol == protocol), None)
+def slot_name(requested: str) -> str:
+    """The replication slot to create: the spec's ``slot=``, else one unique to this run."""
+    return requested or f"faultbox_{os.getpid()}_{next(_slot_ids)}"
 
 
 class WalReader(BackgroundReader):
     """One test's replication stream: a reader thread, an LSN connection, a drain hook."""
 
     def __init__(
-        self, session: Any, service: str, conninfo: dict[str, Any], slot: str, tables: list[str]
+        self,
+        log: EventLog,
+        service: str,
+        conninfo: dict[str, Any],
+        slot: str,
+        tables: tuple[str, ...] | list[str],
     ) -> None:
-        super().__init__(session, service)
+        super().__init__(log, service)
         self.conninfo = {k: v for k, v in conninfo.items() if v is not None}
         self.slot = slot
         self.tables = set(tables)
@@ -285,6 +230,7 @@ class WalReader(BackgroundReader):
     # -------------------------------------------------------------- lifecycle
 
     def start(self) -> None:
+        """Create the slot and start streaming (WalStreamError if that fails)."""
         import psycopg2
         import psycopg2.extras
 
@@ -299,7 +245,7 @@ class WalReader(BackgroundReader):
                 break
             except psycopg2.OperationalError as exc:
                 if time.monotonic() >= deadline:
-                    raise WalStreamError(f"cannot connect: {_first_line(exc)}") from None
+                    raise WalStreamError(f"cannot connect: {first_line(exc)}") from None
                 time.sleep(0.05)
         cur = self._repl.cursor()
         try:
@@ -348,14 +294,17 @@ class WalReader(BackgroundReader):
                 select.select([cur], [], [], 0.02 if behind else _POLL_S)
         except Exception as exc:  # server crashed, connection lost
             if not self._stopping.is_set():
-                text = _first_line(exc)
+                text = first_line(exc)
                 if "PGRES_COPY_BOTH" in text or "closed the connection" in text:
                     text = "the server closed the replication connection (crashed or stopped)"
                 self._dead = text
-                self.session.log.emit(
-                    "source_error",
+                self.log.emit(
+                    EventType.SOURCE_ERROR,
                     self.service,
-                    {"source": "wal_stream", "error": f"replication stream lost: {self._dead}"},
+                    {
+                        Field.SOURCE: "wal_stream",
+                        Field.ERROR: f"replication stream lost: {self._dead}",
+                    },
                 )
         finally:
             with self._cond:
@@ -387,7 +336,7 @@ class WalReader(BackgroundReader):
         }
         if change["old"]:
             fields["old"] = json.dumps(change["old"], default=str)
-        self.session.log.emit("wal", self.service, fields, data=data)
+        self.log.emit(EventType.WAL, self.service, fields, data=data)
 
     # -------------------------------------------------------------- drain
 
@@ -429,13 +378,14 @@ class WalReader(BackgroundReader):
         return result[0] if result else None
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """The first line of an error's message (psycopg2 messages run over several)."""
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0]
 
 
 def _explain(exc: BaseException) -> str:
-    text = _first_line(exc)
+    text = first_line(exc)
     if "wal_level" in text:
         return (
             f"{text}. The server runs without wal_level=logical; start it with "

@@ -1,6 +1,7 @@
-"""``topic("name", decoder=…)``: every message of a Kafka topic becomes a ``topic`` event.
+"""The reader behind ``topic("name", decoder=…)``: every message of a Kafka topic becomes a
+``topic`` event.
 
-The source consumes from the kafka interface of the service it is attached to (kafka-python),
+The reader consumes from the kafka interface of the service it is attached to (kafka-python),
 as a consumer group that is unique per test (``faultbox-<random>``, or ``<group>-<random>``).
 Partitions are assigned directly instead of through the group protocol: a group join costs one
 to several seconds per test on small brokers, and a per-test group has nobody to share with. The
@@ -24,57 +25,22 @@ import contextlib
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
 from typing import Any
 
-from faultbox.starlark_env._interp import HostValue
+from faultbox.trace.events import EventLog
+from faultbox.trace.vocabulary import EventType, Field
 
 from ._background import BackgroundReader
-from .decoders import raw
-from .postgres_wal import pick_interface
+from .start_errors import SourceStartError
 
 CONNECT_TIMEOUT_S = 10.0
 DRAIN_TIMEOUT_S = 1.5
 REFRESH_S = 0.25
 
 
-@dataclass(eq=False)
-class TopicSource(HostValue):
-    """``topic("order-events", decoder=json_decoder())`` as a spec holds it."""
-
-    name: str
-    decoder: Any = None  # a DecoderValue or None
-    group: str = ""
-    interface: str = ""
-    _run: TopicReader | None = field(default=None, repr=False)
-
-    _starlark_type = "event_source"
-
-    def __repr__(self) -> str:
-        return f"<topic {self.name!r}>"
-
-    def start(self, session: Any, svc: Any) -> None:
-        from faultbox.runtime.process import ServiceStartError
-
-        iface = pick_interface(svc, "kafka", self.interface)
-        if iface is None:
-            raise ServiceStartError(
-                f'service "{svc.name}": topic({self.name!r}) needs a kafka interface on the '
-                'service it observes, e.g. interface("broker", "kafka", 9092)'
-            )
-        group = f"{self.group or 'faultbox'}-{uuid.uuid4().hex[:12]}"
-        decode = self.decoder.decode if self.decoder is not None else raw
-        reader = TopicReader(session, svc.name, f"127.0.0.1:{iface.port}", self.name, group, decode)
-        try:
-            reader.start()
-        except ConnectionError as exc:
-            raise ServiceStartError(f'service "{svc.name}": topic({self.name!r}): {exc}') from None
-        self._run = reader
-
-    def stop(self) -> None:
-        run, self._run = self._run, None
-        if run is not None:
-            run.stop()
+def consumer_group(prefix: str) -> str:
+    """A consumer group unique to one test: ``<prefix or faultbox>-<random>``."""
+    return f"{prefix or 'faultbox'}-{uuid.uuid4().hex[:12]}"
 
 
 class TopicReader(BackgroundReader):
@@ -87,9 +53,9 @@ class TopicReader(BackgroundReader):
     """
 
     def __init__(
-        self, session: Any, service: str, bootstrap: str, topic: str, group: str, decode: Any
+        self, log: EventLog, service: str, bootstrap: str, topic: str, group: str, decode: Any
     ) -> None:
-        super().__init__(session, service)
+        super().__init__(log, service)
         self.bootstrap = bootstrap
         self.topic = topic
         self.group = group
@@ -105,6 +71,7 @@ class TopicReader(BackgroundReader):
         self._failed: str | None = None
 
     def start(self) -> None:
+        """Connect and assign the topic's partitions (SourceStartError if the broker is gone)."""
         from kafka import KafkaConsumer
         from kafka.errors import KafkaError
 
@@ -132,7 +99,7 @@ class TopicReader(BackgroundReader):
                             client.close()
                 self.consumer = self.offsets = None
                 if time.monotonic() >= deadline:
-                    raise ConnectionError(f"cannot reach the broker: {exc}") from None
+                    raise SourceStartError(f"cannot reach the broker: {exc}") from None
                 time.sleep(0.1)
         self._run_in_background(self._loop, f"topic-{self.topic}", self.drain)
 
@@ -185,10 +152,10 @@ class TopicReader(BackgroundReader):
         except Exception as exc:  # broker gone
             if not self._stopping.is_set():
                 self._failed = str(exc) or type(exc).__name__
-                self.session.log.emit(
-                    "source_error",
+                self.log.emit(
+                    EventType.SOURCE_ERROR,
                     self.service,
-                    {"source": "topic", "topic": self.topic, "error": self._failed},
+                    {Field.SOURCE: "topic", "topic": self.topic, Field.ERROR: self._failed},
                 )
         finally:
             with self._cond:
@@ -217,7 +184,7 @@ class TopicReader(BackgroundReader):
             "key": key,
             "data": value,
         }
-        self.session.log.emit("topic", self.service, fields, data=data)
+        self.log.emit(EventType.TOPIC, self.service, fields, data=data)
 
     # -------------------------------------------------------------- drain
 

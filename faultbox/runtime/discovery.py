@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from faultbox.starlark_env import _interp
-from faultbox.starlark_env.composition import FaultScenarioDef
 from faultbox.starlark_env.errors import SpecError
 from faultbox.starlark_env.loader import LoadedSpec
+from faultbox.starlark_env.plans import FaultScenarioDef
 
 from .lab_stages import stage_tests
 

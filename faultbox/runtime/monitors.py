@@ -14,7 +14,10 @@ from starlark import EvalError
 
 from faultbox.starlark_env import _interp
 from faultbox.starlark_env.errors import error_message
-from faultbox.trace.events import QUERYABLE_TYPES, Event
+from faultbox.starlark_env.queries import EventValue
+from faultbox.trace.events import Event
+from faultbox.trace.query import match_event
+from faultbox.trace.vocabulary import QUERYABLE_TYPES
 
 
 class MonitorSet:
@@ -38,9 +41,6 @@ class MonitorSet:
     def _on_event(self, ev: Event) -> None:
         if self.violations or ev.type not in QUERYABLE_TYPES:
             return
-        from faultbox.starlark_env.queries import EventValue
-        from faultbox.trace.query import match_event
-
         for m in list(self.monitors):
             if m.filters and not match_event(ev, m.filters):
                 continue

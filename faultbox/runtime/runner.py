@@ -13,6 +13,7 @@ from starlark.eval.values import str_starlark
 
 from faultbox.report.output_excerpt import excerpt_text
 from faultbox.starlark_env import _interp
+from faultbox.starlark_env.context import set_active_session
 from faultbox.starlark_env.errors import (
     AssertionFailure,
     TestTimeout,
@@ -24,7 +25,6 @@ from faultbox.trace.diagnostics import diagnose, left_behind_diagnostic
 from faultbox.trace.results import SuiteResult, TestResult
 
 from . import interrupts
-from .context import set_active_session
 from .discovery import TestCase
 from .process import ServiceStartError
 from .session import Session

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import signal
@@ -13,19 +14,23 @@ from typing import Any
 
 import httpx
 
+from faultbox.common.binaries import find_binary
+from faultbox.intercept import Supervisor, format_go_duration
 from faultbox.starlark_env.errors import SpecError
 from faultbox.starlark_env.loader import LoadedSpec
-from faultbox.starlark_env.values import Service
+from faultbox.starlark_env.step_methods import StepHandler
+from faultbox.starlark_env.values import InterfaceRef, Service
 from faultbox.trace.events import EventLog
 from faultbox.trace.results import RuleReport
+from faultbox.trace.vocabulary import EventType, Field
 
-from .binaries import find_binary
 from . import lifecycle
 from .health import port_owner, wait_ports_free, wait_ready
 from .monitors import MonitorSet
 from .process import ServiceProcess, ServiceStartError
 from .reaper import become_subreaper, children_now, end_strays
-from .steps import HTTP_TIMEOUT_S
+from .source_readers import background_sources, line_callbacks, start_reader
+from .steps import HTTP_TIMEOUT_S, run_step
 from .tmpdirs import expand_tmpdir
 from .watchdog import RUN_ID_ENV, ensure_watchdog, run_tmpdir
 
@@ -53,8 +58,7 @@ def _env_name(name: str) -> str:
 
 
 def rule_spec_text(rule: Any) -> str:
-    from faultbox.intercept import format_go_duration
-
+    """A rule as the console shows it: ``deny(EIO)``, ``delay(100ms)``, ``allow()``, ``trace``."""
     if rule.action == "deny":
         return f"deny({rule.errno_name})"
     if rule.action == "delay":
@@ -91,7 +95,7 @@ class Session:
         self.supervisor: Any = None
         self.failure: str | None = None  # set when the supervisor fails
         self.rule_reports: list[RuleReport] = []
-        self._handles: dict[int, tuple[Service, str, list[RuleReport], Any]] = {}
+        self._handles: dict[int, tuple[Service, str, list[RuleReport], Any, str]] = {}
         self._next_handle = 1
         self._lock = threading.Lock()
         self._http: httpx.Client | None = None
@@ -142,10 +146,8 @@ class Session:
 
     def _start_one(self, svc: Service, order: list[Service], notify: set[str]) -> None:
         svc = self.overrides.get(svc.name, svc)
-        from faultbox.observe import attach_sources
-
         binary = self._resolve_binary(svc)
-        line_sources, self_started = attach_sources(self, svc)
+        line_sources = line_callbacks(self.log, svc)
         argv, env = expand_tmpdir(  # "{tmpdir}" → this service's directory for this test
             [binary, *svc.args], service_env(svc, order),
             session_tmpdir=self.tmpdir, service=svc.name, user=svc.user,
@@ -159,8 +161,8 @@ class Session:
         proc.start()
         self.processes[svc.name] = proc
         self.log.add_drain(proc.settle_output)
-        self.log.emit("service_started", svc.name, {"pid": str(proc.pid)})
-        proc.exit_callbacks.append(lambda code, name=svc.name: self._on_exit(name, code))
+        self.log.emit(EventType.SERVICE_STARTED, svc.name, {Field.PID: str(proc.pid)})
+        proc.exit_callbacks.append(functools.partial(self._on_exit, svc.name))
         if proc.proc.listener_fd is not None:
             try:
                 self._supervisor().attach(svc.name, proc.proc)
@@ -168,10 +170,9 @@ class Session:
                 raise ServiceStartError(f'service "{svc.name}" failed to start: {exc}') from None
         ports = [i.port for i in svc.interfaces.values()]
         wait_ready(proc, svc.healthcheck, ports)
-        self.log.emit_ordered("service_ready", svc.name)
-        for source in self_started:
-            source.start(self, svc)
-            self.sources.append(source)
+        self.log.emit_ordered(EventType.SERVICE_READY, svc.name)
+        for decl in background_sources(svc):  # this test's readers; the session stops them
+            self.sources.append(start_reader(self.log, svc, decl))
 
     def crash(self, name: str) -> None:
         """SIGKILL a service mid-test (the ``crash()`` builtin; see lifecycle.py)."""
@@ -198,38 +199,34 @@ class Session:
         proc = self.processes.get(name)
         if proc is None or proc.stopping:
             return
-        fields = {"exit_code": str(code), "expected": "false"}
+        fields = {Field.EXIT_CODE: str(code), Field.EXPECTED: "false"}
         if code < 0:
-            fields["signal"] = signal.Signals(-code).name if -code in _SIGNALS else str(-code)
-        self.log.emit_ordered("service_exited", name, fields)
+            fields[Field.SIGNAL] = signal.Signals(-code).name if -code in _SIGNALS else str(-code)
+        self.log.emit_ordered(EventType.SERVICE_EXITED, name, fields)
 
     def _supervisor(self) -> Any:
         if self.supervisor is None:
-            from faultbox.intercept import Supervisor
-            from faultbox.intercept.periodic import FLUSH_EVERY_S
-
-            # Buffered with a periodic flush: the hot path only records into the loop's buffer;
-            # readers flush before looking, monitors see events within FLUSH_EVERY_S.
+            # The supervisor buffers (the hot path only records) and flushes every 5 ms;
+            # readers flush before looking, so monitors see events within those 5 ms.
             self.supervisor = Supervisor(
-                self._on_syscall, self.seed, on_failure=self._on_supervisor_failure,
-                buffered=True, flush_every_s=FLUSH_EVERY_S,
-            )  # fmt: skip
+                self._on_syscall, self.seed, on_failure=self._on_supervisor_failure
+            )
             self.log.add_drain(self.supervisor.flush, orders_own_events=True)
         return self.supervisor
 
     def _on_syscall(self, rec: Any) -> None:
-        fields = {"syscall": rec.syscall, "pid": str(rec.pid), "decision": rec.decision}
+        fields = {Field.SYSCALL: rec.syscall, Field.PID: str(rec.pid),
+                  Field.DECISION: rec.decision}  # fmt: skip
         if rec.path:
-            fields["path"] = rec.path
+            fields[Field.PATH] = rec.path
         if rec.latency_ms:
-            fields["latency_ms"] = f"{rec.latency_ms:g}"
+            fields[Field.LATENCY_MS] = f"{rec.latency_ms:g}"
         if rec.label:
-            fields["label"] = rec.label
+            fields[Field.LABEL] = rec.label
         if rec.op:
-            fields["op"] = rec.op
-        self.log.emit("syscall", rec.service, fields, timestamp_ns=rec.timestamp_ns)
-        if rec.allowed and rec.syscall in ("connect", "sendto"):
-            self.log.merge_all_into(rec.service)
+            fields[Field.OP] = rec.op
+        # The log applies the syscall clock rule (an allowed connect/sendto merges clocks).
+        self.log.emit(EventType.SYSCALL, rec.service, fields, timestamp_ns=rec.timestamp_ns)
 
     def _on_supervisor_failure(self, reason: str) -> None:
         self.failure = f"supervisor failed: {reason}"
@@ -273,7 +270,7 @@ class Session:
             if rep.label:
                 text += f' label="{rep.label}"'
             fields[rep.key] = text
-        event = "trace_applied" if kind == "trace" else "fault_applied"
+        event = EventType.TRACE_APPLIED if kind == "trace" else EventType.FAULT_APPLIED
         if kind != "partition":
             # Before the rules go in: every record sequenced ahead of the event was decided
             # without them (one made in between is merely allowed after it).
@@ -296,7 +293,8 @@ class Session:
         if sup_handle is not None and self.supervisor is not None:
             self.supervisor.remove_rules(svc.name, sup_handle)
         if kind != "partition":
-            self.log.emit_ordered("trace_removed" if kind == "trace" else "fault_removed", svc.name)
+            removed = EventType.TRACE_REMOVED if kind == "trace" else EventType.FAULT_REMOVED
+            self.log.emit_ordered(removed, svc.name)
         # When a fault()/trace() scope ends, monitors have seen every event of that scope.
         self.log.sync()
 
@@ -323,14 +321,14 @@ class Session:
         self, a: Service, b: Service, rules: list[tuple[Service, list[Any]]]
     ) -> Iterator[None]:
         between = f"{a.name},{b.name}"
-        self.log.emit_ordered("partition_applied", "", {"between": between})  # as apply()
+        self.log.emit_ordered(EventType.PARTITION_APPLIED, "", {Field.BETWEEN: between})
         handles = [self.apply(svc, "partition", r) for svc, r in rules]
         try:
             yield
         finally:
             for h in handles:
                 self.remove(h)
-            self.log.emit_ordered("partition_removed", "", {"between": between})
+            self.log.emit_ordered(EventType.PARTITION_REMOVED, "", {Field.BETWEEN: between})
 
     @contextlib.contextmanager
     def assumptions(self, assumptions: list[Any]) -> Iterator[None]:
@@ -348,6 +346,12 @@ class Session:
 
     def add_monitors(self, monitors: list[Any]) -> None:
         self.monitors.add(monitors)
+
+    def run_step(
+        self, iface: InterfaceRef, method: str, handler: StepHandler, kwargs: dict[str, Any]
+    ) -> Any:
+        """Run a step the spec called (checked by ``starlark_env.step_methods``)."""
+        return run_step(self, iface, method, handler, kwargs)
 
     def http_client(self) -> httpx.Client:
         if self._http is None:

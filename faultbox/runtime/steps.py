@@ -1,81 +1,49 @@
-"""Step methods: how a spec drives a service through one of its interfaces.
+"""Step handlers: how the runtime drives a service through one of its interfaces.
 
-Each protocol registers its methods in :data:`PROTOCOLS`. A step records ``step_send`` and
-``step_recv`` events on the ``test`` host with the vector-clock merges of docs/traces.md.
+The methods and their keywords are declared in ``starlark_env/step_methods.py``; this module
+(and ``protocols/``) registers a handler for each. :func:`run_step` records ``step_send`` and
+``step_recv`` events on the ``test`` host; the event log applies their clock rules
+(``trace/vocabulary.py``).
 """
 
 from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Callable
 from typing import Any
 
 import httpx
 from starlark import Dict, EvalError
 
 from faultbox.starlark_env.errors import SpecError
+from faultbox.starlark_env.step_methods import StepHandler, register_handlers
 from faultbox.starlark_env.values import InterfaceRef, Response
-
-from .context import active_session
-
-StepHandler = Callable[[Any, InterfaceRef, dict[str, Any]], Any]  # (session, iface, kwargs)
-PROTOCOLS: dict[str, dict[str, tuple[StepHandler, tuple[str, ...]]]] = {}
+from faultbox.trace.vocabulary import TEST_HOST, EventType, Field
 
 HTTP_TIMEOUT_S = 30.0
 TCP_CONNECT_TIMEOUT_S = 5.0
 TCP_READ_TIMEOUT_S = 10.0
 
 
-def register_protocol(
-    protocol: str, methods: dict[str, tuple[StepHandler, tuple[str, ...]]]
-) -> None:
-    """Add step methods for ``protocol``: name → (handler, accepted keyword names)."""
-    PROTOCOLS.setdefault(protocol, {}).update(methods)
-
-
-def methods_for(protocol: str) -> list[str]:
-    return list(PROTOCOLS.get(protocol, {}))
-
-
 def run_step(
-    iface: InterfaceRef, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+    session: Any, iface: InterfaceRef, method: str, handler: StepHandler, kwargs: dict[str, Any]
 ) -> Any:
-    """Run ``iface.<method>(**kwargs)`` inside the active test, recording step events."""
-    where = f"{iface.service.name}.{iface.name}.{method}()"
-    methods = PROTOCOLS.get(iface.protocol, {})
-    if method not in methods:
-        known = ", ".join(methods) or "none"
-        raise SpecError(
-            f"{where}: the {iface.protocol} interface has no method {method!r} (methods: {known})"
-        )
-    handler, accepted = methods[method]
-    if args:
-        raise SpecError(f"{where}: pass arguments by keyword ({', '.join(accepted)})")
-    for key in kwargs:
-        if key not in accepted:
-            raise SpecError(
-                f"{where}: unknown keyword argument {key!r} (accepted: {', '.join(accepted)})"
-            )
-    session = active_session()
-    if session is None:
-        raise SpecError(f"{where}: steps can only run while a test runs")
+    """Run a checked step call inside ``session``, recording its send and receive events."""
     target = iface.service.name
     log = session.log
-    fields = {"target": target, "method": method, "interface": iface.name,
-              "protocol": iface.protocol}  # fmt: skip
+    fields = {Field.TARGET: target, Field.METHOD: method, Field.INTERFACE: iface.name,
+              Field.PROTOCOL: iface.protocol}  # fmt: skip
     log.catch_up()  # the target's earlier syscalls are sequenced (and clocked) before the send
-    log.merge_clock(target, "test")
-    log.emit("step_send", "test", fields)
+    log.emit(EventType.STEP_SEND, TEST_HOST, fields)
     result = handler(session, iface, kwargs)
     log.catch_up()  # what the target did to answer precedes the receive, in order and clock
-    log.merge_clock("test", target)
-    recv = {"target": target, "method": method}
+    recv = {Field.TARGET: target, Field.METHOD: method}
     if isinstance(result, Response):
-        recv.update(status_code=str(result.status), duration_ms=str(result.duration_ms))
+        recv.update({Field.STATUS_CODE: str(result.status),
+                     Field.DURATION_MS: str(result.duration_ms)})  # fmt: skip
         if result.error:
-            recv["error"] = result.error
-    log.emit("step_recv", "test", recv)
+            recv[Field.ERROR] = result.error
+    log.emit(EventType.STEP_RECV, TEST_HOST, recv)
     return result
 
 
@@ -121,10 +89,8 @@ def _http(verb: str) -> StepHandler:
     return handler
 
 
-_HTTP_ARGS = ("path", "body", "headers")
-register_protocol(
-    "http",
-    {verb.lower(): (_http(verb), _HTTP_ARGS) for verb in ("GET", "POST", "PUT", "DELETE", "PATCH")},
+register_handlers(
+    "http", {verb.lower(): _http(verb) for verb in ("GET", "POST", "PUT", "DELETE", "PATCH")}
 )
 
 
@@ -155,7 +121,7 @@ def _tcp_send(session: Any, iface: InterfaceRef, kwargs: dict[str, Any]) -> str:
     return buf.split(b"\n", 1)[0].decode("utf-8", "replace").rstrip("\r")
 
 
-register_protocol("tcp", {"send": (_tcp_send, ("data",))})
+register_handlers("tcp", {"send": _tcp_send})
 
 # Protocol plugins (postgres, redis, kafka) register themselves on import.
 from . import protocols  # noqa: E402, F401

@@ -12,12 +12,13 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from starlark import BuiltinFunction
+from starlark import BuiltinFunction, namespace
 from starlark.eval.values import starlark_type
 
 from .errors import SpecError
 
 _BUILTINS: dict[str, Callable[..., Any]] = {}
+_NAMESPACES: dict[str, dict[str, Callable[..., Any]]] = {}
 
 
 def builtin(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -28,6 +29,11 @@ def builtin(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         return fn
 
     return register
+
+
+def register_namespace(name: str, members: dict[str, Callable[..., Any]]) -> None:
+    """Offer ``members`` as ``name.<member>`` builtins (``observe.stdout(...)``)."""
+    _NAMESPACES.setdefault(name, {}).update(members)
 
 
 def checked(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -62,16 +68,18 @@ def checked(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def make_builtin(name: str, fn: Callable[..., Any]) -> BuiltinFunction:
+    """``fn`` as a Starlark builtin called ``name``, with strict argument checking."""
     return BuiltinFunction(name=name, impl=checked(name, fn))
 
 
 def predeclared() -> dict[str, Any]:
-    """Every registered builtin, wrapped for Starlark (plus namespaces such as ``observe``)."""
-    # Importing the builtin modules registers them.
-    from . import namespaces
+    """Every registered builtin, wrapped for Starlark (plus namespaces such as ``observe``).
 
+    Builtins register when their module is imported (the loader imports them all).
+    """
     env: dict[str, Any] = {name: make_builtin(name, fn) for name, fn in _BUILTINS.items()}
-    env.update(namespaces.namespaces())
+    for ns, members in _NAMESPACES.items():
+        env[ns] = namespace(ns, {k: make_builtin(f"{ns}.{k}", fn) for k, fn in members.items()})
     return env
 
 

@@ -7,12 +7,11 @@ from typing import Any
 from starlark.eval.values import equal, repr_starlark, truth
 
 from ._builtin import builtin, want
+from .context import active_session
 from .errors import AssertionFailure
 
 
 def _count_assertion() -> None:
-    from faultbox.runtime.context import active_session
-
     session = active_session()
     if session is not None:
         session.assertions += 1

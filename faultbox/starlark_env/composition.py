@@ -2,83 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from starlark import Dict, StarlarkList
 
 from ._builtin import builtin, type_name, want
-from ._interp import HostValue, call_position, function_name, is_callable
+from ._interp import call_position, function_name, is_callable
+from .context import active_session
 from .duration_args import duration_arg
 from .errors import SpecError
-from .faults import build_rules
-from .registry import ScenarioDef, current_registry
-from .values import FaultRuleSpec, Service
-
-
-@dataclass(eq=False)
-class MonitorDef(HostValue):
-    """``monitor(fn, **filters)``: ``fn(event)`` runs for every matching event; failing fails."""
-
-    fn: Any
-    filters: dict[str, str]
-    name: str = ""
-
-    _starlark_type = "monitor"
-
-    def __repr__(self) -> str:
-        return f"<monitor {self.name}>"
-
-
-@dataclass(eq=False)
-class FaultAssumption(HostValue):
-    """A named, reusable set of faults on one target (plus monitors and child assumptions)."""
-
-    name: str
-    target: Service | None
-    faults: dict[str, FaultRuleSpec]
-    rules: list[Any]
-    monitors: list[MonitorDef] = field(default_factory=list)
-    children: list[FaultAssumption] = field(default_factory=list)
-    description: str = ""
-
-    _starlark_type = "fault_assumption"
-
-    def __repr__(self) -> str:
-        return f"<fault_assumption {self.name}>"
-
-    @property
-    def fields(self) -> dict[str, Any]:
-        return {"name": self.name, "target": self.target, "description": self.description}
-
-    def rules_by_service(self) -> list[tuple[Service, list[Any]]]:
-        """This assumption's rules and its children's, grouped by service (in order)."""
-        out: list[tuple[Service, list[Any]]] = []
-        if self.target is not None and self.rules:
-            out.append((self.target, list(self.rules)))
-        for child in self.children:
-            out.extend(child.rules_by_service())
-        return out
-
-    def all_monitors(self) -> list[MonitorDef]:
-        out = list(self.monitors)
-        for child in self.children:
-            out.extend(child.all_monitors())
-        return out
-
-
-@dataclass(eq=False)
-class FaultScenarioDef:
-    """A registered fault scenario (or matrix cell): run ``scenario`` under ``faults``."""
-
-    name: str  # test name without the test_ prefix
-    scenario: Any
-    faults: list[FaultAssumption]
-    expect: Any = None
-    monitors: list[MonitorDef] = field(default_factory=list)
-    timeout_s: float | None = None
-    matrix: tuple[str, str] | None = None
-    declared_at: str = ""
+from .plans import FaultAssumption, FaultScenarioDef, MonitorDef, ScenarioDef
+from .queries import query_filters
+from .registry import current_registry
+from .rule_sets import build_rules
+from .values import Service
 
 
 def _monitor_list(value: Any, where: str) -> list[MonitorDef]:
@@ -143,11 +80,7 @@ def monitor(fn: Any, **filters: Any) -> MonitorDef:
             "the first argument is the function called for every matching event"
         )
     _function(fn, "monitor()", "the first argument")
-    from .queries import query_filters
-
     m = MonitorDef(fn=fn, filters=query_filters("monitor", filters), name=function_name(fn))
-    from faultbox.runtime.context import active_session
-
     session = active_session()
     if session is not None:  # created inside a running test: watches the rest of that test
         session.add_monitors([m])
@@ -173,7 +106,7 @@ def fault_assumption(
         raise SpecError(f"{where}: target= must be a service, got {type_name(target)}")
     if syscall_faults and target is None:
         raise SpecError(f"{where}: fault keywords need target= (the service to fault)")
-    rules = build_rules(target, syscall_faults, "fault_assumption") if syscall_faults else []
+    rules = build_rules(target, syscall_faults, "fault_assumption") if target is not None else []
     children = _assumption_list(faults, where) if faults is not None else []
     if not syscall_faults and not children:
         raise SpecError(f'{where}: give at least one fault (e.g. write=deny("EIO")) or faults=[…]')
@@ -277,7 +210,7 @@ def fault_matrix(
             excluded.add(pair)
     mons = _monitor_list(monitors, where)
     reg = current_registry()
-    matrix = {"scenarios": [function_name(s) for s in scs], "faults": [f.name for f in fas],
+    matrix: dict[str, Any] = {"scenarios": [function_name(s) for s in scs], "faults": [f.name for f in fas],
               "excluded": []}  # fmt: skip
     for s in scs:
         for f in fas:

@@ -19,6 +19,7 @@ from .errors import SpecError, format_spec_error
 from .name_check import check_names
 from .nesting import check_nesting
 from .registry import SpecRegistry, set_registry
+from .spec_checks import analyze
 
 # The interpreter's resolver and evaluator recurse once (or a few times) per level of nesting;
 # nesting.py bounds the levels at 256, and this much Python stack covers them with room to spare
@@ -51,8 +52,16 @@ def _display_name(path: Path) -> str:
 
 def _import_builtin_modules() -> None:
     # Importing a builtin module registers its builtins.
-    from . import basics, composition, faults, observe, queries, sources, topology  # noqa: F401
-    from . import lab_builtins  # noqa: F401
+    from . import (  # noqa: F401
+        basics,
+        composition,
+        faults,
+        lab_builtins,
+        log_sources,
+        queries,
+        sources,
+        topology,
+    )
 
 
 class _SpecLoader:
@@ -163,8 +172,6 @@ def load_spec(path: str | Path) -> LoadedSpec:
         spec.module = loader.exec_file(main)
         check_names(spec)
         _check_test_names(spec)
-        from .analysis import analyze
-
         analyze(spec)
     except (EvalError, StarlarkSyntaxException) as exc:
         raise SpecLoadError(format_spec_error(exc)) from None

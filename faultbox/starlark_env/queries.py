@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 from typing import Any
 
-from starlark import Dict, to_value
+from starlark import Dict, StarlarkList, to_value
 from starlark.eval.values import truth
 
 from faultbox.trace import query
 from faultbox.trace.events import Event
+from faultbox.trace.vocabulary import STANDARD_FILTER_KEYS, EventType
 
 from ._builtin import builtin, type_name
 from ._interp import HostValue, call_starlark, is_callable
+from .context import require_session
 from .errors import AssertionFailure, SpecError
 
 
@@ -79,19 +82,14 @@ def query_filters(builtin_name: str, filters: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-# Fields every syscall event may carry, plus the structural keys: a filter key that is almost
-# one of these (``decison=``) and that no recorded event has is a typo, not a field.
-STANDARD_KEYS = ("service", "type", "syscall", "path", "decision", "label", "op", "pid",
-                 "latency_ms", "exit_code", "target", "method")  # fmt: skip
-EVENT_TYPES = ("syscall", "stdout", "stderr", "wal", "topic", "poll", "service_started",
-               "service_ready", "service_exited", "fault_applied", "fault_removed",
-               "trace_applied", "trace_removed", "partition_applied", "partition_removed",
-               "step_send", "step_recv", "source_error")  # fmt: skip
+# A filter key that is almost a standard one (``decison=``) and that no recorded event has is a
+# typo, not a field; an event type that is almost a known one is too.
+STANDARD_KEYS = STANDARD_FILTER_KEYS
+EVENT_TYPES: tuple[str, ...] = tuple(t.value for t in EventType)
 
 
 def _check_filters(builtin_name: str, flt: dict[str, str], events: list[Event]) -> None:
     """Refuse misspelled filter keys and event types, which would make assert_never vacuous."""
-    import difflib
 
     def known_field(key: str) -> bool:
         return any(key in ev.fields for ev in events)
@@ -127,8 +125,6 @@ def _where(builtin_name: str, fn: Any) -> Any:
 
 
 def _session(builtin_name: str, trace_assertion: bool = True) -> Any:
-    from faultbox.runtime.context import require_session
-
     session = require_session(builtin_name)
     if trace_assertion:
         session.assertions += 1
@@ -143,8 +139,6 @@ def events(where: Any = None, **filters: Any) -> Any:
     pred = _where("events", where)
     evs = _session("events", trace_assertion=False).log.snapshot()
     _check_filters("events", flt, evs)
-    from starlark import StarlarkList
-
     return StarlarkList([EventValue(e) for e in query.select(evs, flt, pred)])
 
 

@@ -11,14 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from .errors import SpecError
+from .plans import ScenarioDef
 from .values import Service
 
-
-@dataclass(eq=False)
-class ScenarioDef:
-    name: str
-    fn: Any
-    declared_at: str = ""
+__all__ = ["ScenarioDef", "SpecRegistry", "current_registry", "set_registry"]
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """Event-source builtins beyond logs: ``wal_stream``, ``poll``, ``topic``.
 
-They return values for a service's ``observe=[…]``; the sources themselves live in
-``faultbox.observe`` (docs/event-sources.md).
+They return declarations (``source_values.py``) for a service's ``observe=[…]``; the readers
+that run them per test live in ``faultbox.observe`` (docs/event-sources.md).
 """
 
 from __future__ import annotations
@@ -9,14 +9,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from faultbox.observe.poll import PollSource
-from faultbox.observe.postgres_wal import WalStream
-from faultbox.observe.topic import TopicSource
-
-from . import observe
 from ._builtin import builtin, want
 from .duration_args import duration_arg
 from .errors import SpecError
+from .log_sources import decoder_arg
+from .source_values import PollSource, TopicSource, WalStream
 from .topology import _str_list
 
 _SLOT = re.compile(r"^[a-z0-9_]{1,63}$")
@@ -37,7 +34,7 @@ def wal_stream(
             f"wal_stream(): slot {slot!r} is not a valid replication slot name "
             "(lower-case letters, digits and _, at most 63)"
         )
-    return WalStream(tables=names, slot=slot, database=database, interface=interface)
+    return WalStream(tables=tuple(names), slot=slot, database=database, interface=interface)
 
 
 @builtin("poll")
@@ -79,9 +76,5 @@ def topic(
         raise SpecError('topic(): the topic name is required, e.g. topic("order-events")')
     if not _TOPIC.match(name):
         raise SpecError(f"topic(): {name!r} is not a valid topic name (letters, digits, . _ -)")
-    dec = observe._decoder_arg(decoder, "topic()")
+    dec = decoder_arg(decoder, "topic()")
     return TopicSource(name=name, decoder=dec, group=group, interface=interface)
-
-
-# service(observe=[…]) accepts these too.
-observe.SOURCE_TYPES = (*observe.SOURCE_TYPES, WalStream, PollSource, TopicSource)

@@ -7,10 +7,14 @@ from typing import Any
 
 from starlark import Dict, StarlarkList
 
+from faultbox.common.containers import image_support_problem
+from faultbox.intercept import expand_syscalls
+
 from ._builtin import builtin, type_name, want
 from .duration_args import duration_arg
 from .errors import SpecError
 from .registry import current_registry
+from .source_values import check_observe_list
 from .values import Healthcheck, InterfaceDecl, InterfaceRef, OpDef, Service
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*\Z")  # \Z: "$" would let a trailing newline through
@@ -96,8 +100,6 @@ def http(addr: str, timeout: Any = "10s") -> Healthcheck:
 @builtin("op")
 def op(syscalls: Any = None, path: str = "") -> OpDef:
     """A named operation: ``op(syscalls=["write", "fsync"], path="/tmp/*.wal")``."""
-    from faultbox.intercept import expand_syscalls
-
     if syscalls is None:
         raise SpecError('op(): syscalls= is required, e.g. op(syscalls=["write", "fsync"])')
     names = _str_list(syscalls, "op", "syscalls")
@@ -167,9 +169,7 @@ def service(
     if sum(bool(x) for x in (binary, image)) != 1:
         raise SpecError(f"service({name!r}): give exactly one of a binary path or image=")
     if image:
-        from faultbox.runtime.containers import check_image_support
-
-        check_image_support(name, image)
+        raise SpecError(image_support_problem(name, image))
     svc = Service(name=name, binary=binary, image=image, user=user, workdir=workdir)
     svc.args = _str_list(args, "service", "args") if args is not None else []
     svc.env = _str_dict(env, "service", "env") if env is not None else {}
@@ -189,7 +189,7 @@ def service(
                 raise SpecError(
                     f"service({name!r}): depends_on items must be services, got {type_name(dep)}"
                 )
-            svc.depends_on.append(dep)
+            svc.depends_on.append(dep)  # type: ignore[arg-type]  # a name: spec_checks resolves it
     if healthcheck is not None:
         if not isinstance(healthcheck, Healthcheck):
             raise SpecError(
@@ -198,8 +198,6 @@ def service(
             )
         svc.healthcheck = healthcheck
     if observe is not None:
-        from .observe import check_observe_list
-
         svc.observe = check_observe_list(name, observe)
     if ops is not None:
         if not isinstance(ops, Dict | dict):

@@ -14,6 +14,7 @@ from starlark import BuiltinFunction, to_value
 
 from ._interp import HostValue
 from .errors import SpecError
+from .step_methods import call_step, methods_for
 
 LOCALHOST = "localhost"
 
@@ -186,8 +187,6 @@ class InterfaceRef(HostValue):
 
     @property
     def fields(self) -> dict[str, Any]:
-        from faultbox.runtime.steps import methods_for
-
         out: dict[str, Any] = {
             "name": self.name,
             "protocol": self.protocol,
@@ -208,9 +207,7 @@ class InterfaceRef(HostValue):
         return call
 
     def call_method(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        from faultbox.runtime.steps import run_step
-
-        return run_step(self, method, args, kwargs)
+        return call_step(self, method, args, kwargs)
 
 
 @dataclass(eq=False)

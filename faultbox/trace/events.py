@@ -6,10 +6,10 @@ exports) call :meth:`EventLog.snapshot`. Emission is thread-safe and cheap; subs
 (monitors) are called on a separate dispatcher thread so a slow or failing monitor never
 holds up the supervisor.
 
-Vector clock rules (see docs/traces.md):
-- every event with a non-empty service ticks that service's own component;
-- :meth:`merge_clock` folds one host's clock into another (element-wise max, no tick);
-- the test driver is the host ``test``.
+Vector clocks (docs/traces.md): :meth:`EventLog.emit` applies the rule that
+``vocabulary.CLOCK_RULES`` gives the event's type — every event with a service ticks it,
+an allowed connect/sendto then folds every host into the caller, a step folds the test into
+its target (send) or the target into the test (receive). Producers never merge by hand.
 """
 
 from __future__ import annotations
@@ -21,8 +21,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-#: Event types that the query builtins (events, assert_*) look at by default.
-QUERYABLE_TYPES = frozenset({"syscall", "stdout", "stderr", "topic", "wal", "poll"})
+from .vocabulary import QUERYABLE_TYPES, ClockRule, EventType, Field, clock_rule, merges_network
+
+__all__ = ["QUERYABLE_TYPES", "Event", "EventLog", "Subscriber"]
+
+_LIFECYCLE: dict[str, str] = {
+    EventType.SERVICE_STARTED: "lifecycle.started",
+    EventType.SERVICE_READY: "lifecycle.ready",
+    EventType.SERVICE_EXITED: "lifecycle.exited",
+}
 
 
 @dataclass(slots=True)
@@ -45,17 +52,14 @@ class Event:
     @property
     def event_type(self) -> str:
         """The dotted event type: ``syscall.write``, ``lifecycle.started``, ``step_send.orders``."""
-        sc = self.fields.get("syscall")
+        sc = self.fields.get(Field.SYSCALL)
         if sc:
             return f"{self.type}.{sc}"
-        if self.type == "service_started":
-            return "lifecycle.started"
-        if self.type == "service_ready":
-            return "lifecycle.ready"
-        if self.type == "service_exited":
-            return "lifecycle.exited"
-        if self.type in ("step_send", "step_recv"):
-            target = self.fields.get("target", "")
+        lifecycle = _LIFECYCLE.get(self.type)
+        if lifecycle is not None:
+            return lifecycle
+        if self.type in (EventType.STEP_SEND, EventType.STEP_RECV):
+            target = self.fields.get(Field.TARGET, "")
             return f"{self.type}.{target}" if target else self.type
         return self.type
 
@@ -87,11 +91,20 @@ class EventLog:
         data: Any = None,
         timestamp_ns: int | None = None,
     ) -> Event:
-        """Append an event, tick ``service``'s clock and notify subscribers."""
+        """Append an event, apply its type's clock rule and notify subscribers."""
         ts = timestamp_ns if timestamp_ns is not None else time.time_ns()
+        type = str(type)  # an EventType member is stored as its plain string
+        fields = fields or {}
         with self._lock:
             clock: dict[str, int] = {}
+            rule = clock_rule(type)
             if service:
+                if rule is ClockRule.STEP_SEND or rule is ClockRule.STEP_RECV:
+                    target = fields.get(Field.TARGET, "")
+                    if target and rule is ClockRule.STEP_SEND:
+                        self._merge(target, service)
+                    elif target:
+                        self._merge(service, target)
                 own = self._clocks.setdefault(service, {})
                 own[service] = own.get(service, 0) + 1
                 clock = dict(own)
@@ -100,11 +113,13 @@ class EventLog:
                 timestamp_ns=ts,
                 type=type,
                 service=service,
-                fields=fields or {},
+                fields=fields,
                 vector_clock=clock,
                 data=data,
             )
             self._events.append(ev)
+            if service and rule is ClockRule.TICK_THEN_MERGE_NETWORK and merges_network(fields):
+                self._merge_all(service)
             q = self._queue
         if q is not None:
             q.put(ev)
@@ -131,24 +146,30 @@ class EventLog:
     def merge_clock(self, local: str, remote: str) -> None:
         """Fold ``remote``'s clock into ``local``'s (element-wise max, no tick)."""
         with self._lock:
-            src = self._clocks.get(remote)
-            if not src:
-                return
-            dst = self._clocks.setdefault(local, {})
-            for host, n in src.items():
-                if dst.get(host, 0) < n:
-                    dst[host] = n
+            self._merge(local, remote)
 
     def merge_all_into(self, local: str) -> None:
-        """Fold every other host's clock into ``local`` (used after an allowed connect)."""
+        """Fold every other host's clock into ``local`` (rule 2, after an allowed connect)."""
         with self._lock:
-            dst = self._clocks.setdefault(local, {})
-            for host, src in self._clocks.items():
-                if host == local:
-                    continue
-                for h, n in src.items():
-                    if dst.get(h, 0) < n:
-                        dst[h] = n
+            self._merge_all(local)
+
+    def _merge(self, local: str, remote: str) -> None:  # caller holds the lock
+        src = self._clocks.get(remote)
+        if not src:
+            return
+        dst = self._clocks.setdefault(local, {})
+        for host, n in src.items():
+            if dst.get(host, 0) < n:
+                dst[host] = n
+
+    def _merge_all(self, local: str) -> None:  # caller holds the lock
+        dst = self._clocks.setdefault(local, {})
+        for host, src in self._clocks.items():
+            if host == local:
+                continue
+            for h, n in src.items():
+                if dst.get(h, 0) < n:
+                    dst[h] = n
 
     # ------------------------------------------------------------------ readers
 

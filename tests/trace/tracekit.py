@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from faultbox.trace.events import Event, EventLog
 from faultbox.trace.results import RuleReport, TestResult
+from faultbox.trace.vocabulary import TEST_HOST, EventType, Field
 
 T0 = 1_774_000_000_123_456_789
 
 
 class TraceBuilder:
-    """Emits events the way the runner does (ticks, step merges, connect merges)."""
+    """Emits events the way the runner does; the event log applies the clock rules
+    (trace/vocabulary.py), so nothing here merges clocks by hand."""
 
     def __init__(self) -> None:
         self.log = EventLog()
@@ -23,21 +25,16 @@ class TraceBuilder:
         return self.log.emit(type, service, dict(fields) or None, timestamp_ns=self._ts())
 
     def start(self, service: str) -> None:
-        self.emit("service_started", service)
-        self.emit("service_ready", service)
+        self.emit(EventType.SERVICE_STARTED, service)
+        self.emit(EventType.SERVICE_READY, service)
 
     def syscall(self, service: str, syscall: str, decision: str = "allow", **extra: str) -> Event:
-        fields = {"syscall": syscall, "pid": "4242", "decision": decision, **extra}
-        ev = self.log.emit("syscall", service, fields, timestamp_ns=self._ts())
-        if decision == "allow" and syscall in ("connect", "sendto"):
-            self.log.merge_all_into(service)
-        return ev
+        fields = {Field.SYSCALL: syscall, Field.PID: "4242", Field.DECISION: decision, **extra}
+        return self.log.emit(EventType.SYSCALL, service, fields, timestamp_ns=self._ts())
 
     def step(self, target: str, method: str = "post") -> None:
-        self.log.merge_clock(target, "test")
-        self.emit("step_send", "test", target=target, method=method)
-        self.log.merge_clock("test", target)
-        self.emit("step_recv", "test", target=target, method=method)
+        self.emit(EventType.STEP_SEND, TEST_HOST, target=target, method=method)
+        self.emit(EventType.STEP_RECV, TEST_HOST, target=target, method=method)
 
     def events(self) -> list[Event]:
         return self.log.snapshot()
@@ -49,7 +46,7 @@ def order_trace() -> TraceBuilder:
     b.start("inventory")
     b.start("orders")
     b.emit(
-        "fault_applied",
+        EventType.FAULT_APPLIED,
         "inventory",
         write='delay(100ms) → filter:[write,writev,pwrite64] label="slow WAL"',
     )
@@ -67,7 +64,7 @@ def order_trace() -> TraceBuilder:
     b.syscall("inventory", "write", "delay(100ms)", path="socket:[777]", label="slow WAL")
     b.syscall("inventory", "fsync", "allow", path="/tmp/inventory.wal")
     b.syscall("inventory", "write", "allow (system path)", path="/dev/pts/3")
-    b.emit("fault_removed", "inventory")
+    b.emit(EventType.FAULT_REMOVED, "inventory")
     return b
 
 

@@ -21,9 +21,9 @@ from typing import Any
 
 from faultbox.starlark_env.duration_args import duration_arg
 from faultbox.starlark_env.errors import SpecError
+from faultbox.starlark_env.step_methods import register_handlers
 from faultbox.starlark_env.values import InterfaceRef, Response
 
-from ..steps import register_protocol
 from ._common import (
     STEP_TIMEOUT_S,
     Timer,
@@ -155,10 +155,4 @@ def _record(rec: Any) -> dict[str, Any]:
     }
 
 
-register_protocol(
-    "kafka",
-    {
-        "publish": (_publish, ("topic", "value", "key")),
-        "consume": (_consume, ("topic", "count", "timeout")),
-    },
-)
+register_handlers("kafka", {"publish": _publish, "consume": _consume})

@@ -16,9 +16,9 @@ import datetime
 import decimal
 from typing import Any
 
+from faultbox.starlark_env.step_methods import register_handlers
 from faultbox.starlark_env.values import InterfaceRef, Response
 
-from ..steps import register_protocol
 from ._common import STEP_TIMEOUT_S, Timer, arg_str, no_answer, ok, server_error, where
 
 
@@ -97,5 +97,4 @@ def _exec(session: Any, iface: InterfaceRef, kwargs: dict[str, Any]) -> Response
     return _run(session, iface, kwargs, "exec")
 
 
-_ARGS = ("sql", "database", "user")
-register_protocol("postgres", {"query": (_query, _ARGS), "exec": (_exec, _ARGS)})
+register_handlers("postgres", {"query": _query, "exec": _exec})

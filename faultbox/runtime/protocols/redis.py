@@ -18,11 +18,11 @@ from typing import Any
 
 from starlark import StarlarkList
 
-from faultbox.observe.poll import redis_client, redis_value
+from faultbox.common.clients import redis_client, redis_value
 from faultbox.starlark_env.errors import SpecError
+from faultbox.starlark_env.step_methods import register_handlers
 from faultbox.starlark_env.values import InterfaceRef, Response
 
-from ..steps import register_protocol
 from ._common import STEP_TIMEOUT_S, Timer, arg_int, arg_str, no_answer, ok, server_error, where
 
 
@@ -83,41 +83,31 @@ def _command(kw: dict[str, Any], place: str) -> list[str]:
     return argv
 
 
-_METHODS: dict[str, tuple[Any, tuple[str, ...]]] = {
-    "get": (lambda kw, p: ["GET", arg_str(kw, "key", p, required=True)], ("key",)),
-    "set": (_set, ("key", "value", "ex")),
-    "del": (lambda kw, p: ["DEL", *_values(kw, "key", "keys", p)], ("key", "keys")),
-    "incr": (lambda kw, p: ["INCR", arg_str(kw, "key", p, required=True)], ("key",)),
-    "ping": (lambda kw, p: ["PING"], ()),
-    "command": (_command, ("cmd", "args")),
-    "keys": (lambda kw, p: ["KEYS", arg_str(kw, "pattern", p, default="*")], ("pattern",)),
-    "lpush": (
-        lambda kw, p: [
-            "LPUSH",
-            arg_str(kw, "key", p, required=True),
-            *_values(kw, "value", "values", p),
-        ],
-        ("key", "value", "values"),
-    ),
-    "rpush": (
-        lambda kw, p: [
-            "RPUSH",
-            arg_str(kw, "key", p, required=True),
-            *_values(kw, "value", "values", p),
-        ],
-        ("key", "value", "values"),
-    ),
-    "lrange": (
-        lambda kw, p: [
-            "LRANGE",
-            arg_str(kw, "key", p, required=True),
-            str(arg_int(kw, "start", p, 0)),
-            str(arg_int(kw, "stop", p, -1)),
-        ],
-        ("key", "start", "stop"),
-    ),
+# The keywords each method accepts are declared in starlark_env/step_methods.py.
+_METHODS: dict[str, Any] = {
+    "get": lambda kw, p: ["GET", arg_str(kw, "key", p, required=True)],
+    "set": _set,
+    "del": lambda kw, p: ["DEL", *_values(kw, "key", "keys", p)],
+    "incr": lambda kw, p: ["INCR", arg_str(kw, "key", p, required=True)],
+    "ping": lambda kw, p: ["PING"],
+    "command": _command,
+    "keys": lambda kw, p: ["KEYS", arg_str(kw, "pattern", p, default="*")],
+    "lpush": lambda kw, p: [
+        "LPUSH",
+        arg_str(kw, "key", p, required=True),
+        *_values(kw, "value", "values", p),
+    ],
+    "rpush": lambda kw, p: [
+        "RPUSH",
+        arg_str(kw, "key", p, required=True),
+        *_values(kw, "value", "values", p),
+    ],
+    "lrange": lambda kw, p: [
+        "LRANGE",
+        arg_str(kw, "key", p, required=True),
+        str(arg_int(kw, "start", p, 0)),
+        str(arg_int(kw, "stop", p, -1)),
+    ],
 }
 
-register_protocol(
-    "redis", {name: (_method(name, build), args) for name, (build, args) in _METHODS.items()}
-)
+register_handlers("redis", {name: _method(name, build) for name, build in _METHODS.items()})

@@ -1,7 +1,7 @@
 """``image=`` (container mode) support.
 
-Container mode is not implemented: :func:`check_image_support` turns ``image=`` into a
-load-time :class:`SpecError` that says why and shows the binary-mode spelling.
+Container mode is not implemented: :func:`image_support_problem` says why ``image=`` cannot be
+used here and shows the binary-mode spelling; ``service()`` turns that into a load-time error.
 """
 
 from __future__ import annotations
@@ -9,8 +9,6 @@ from __future__ import annotations
 import functools
 import shutil
 import subprocess
-
-from faultbox.starlark_env.errors import SpecError
 
 DOCKER_INFO_TIMEOUT_S = 5.0
 
@@ -55,8 +53,8 @@ def _binary_hint(image: str) -> str:
     return 'service("name", "path/to/binary", interface(…), args=[…], env={…})'
 
 
-def check_image_support(name: str, image: str) -> None:
-    """Reject ``service(name, image=…)`` at load time with a message that says what to do.
+def image_support_problem(name: str, image: str) -> str:
+    """Why ``service(name, image=…)`` cannot run, as a message that says what to do.
 
     Container mode is not implemented yet. Where no Docker engine answers, the message says so
     first (that is the first thing a user would have to fix); where one does, it says plainly
@@ -65,12 +63,12 @@ def check_image_support(name: str, image: str) -> None:
     ok, why = docker_engine_answers()
     hint = _binary_hint(image)
     if not ok:
-        raise SpecError(
+        return (
             f"service({name!r}): image={image!r} needs Docker, and {why}. "
             "Run the service as a binary instead (binary mode: the process runs on this machine "
             f"under faultbox's seccomp filter), e.g. {hint}"
         )
-    raise SpecError(
+    return (
         f"service({name!r}): image={image!r}: container mode is not supported yet by this "
         "faultbox (a Docker engine answers, but faultbox does not start containers). Run the "
         f"service as a binary instead, e.g. {hint}"
