@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from .events import Event
 from .query import compile_pattern
 from .results import Diagnostic, RuleReport, TestResult
+from .vocabulary import EventType
 
 __all__ = [
     "diagnose",
@@ -49,7 +50,7 @@ def syscall_summary(events: Iterable[Event]) -> dict[str, dict]:
     totals: dict[str, Counter[str]] = {}
     faulted: Counter[str] = Counter()
     for ev in events:
-        if ev.type != "syscall":
+        if ev.type != EventType.SYSCALL:
             continue
         svc = ev.service
         totals.setdefault(svc, Counter())[ev.fields.get("syscall", "")] += 1
@@ -81,15 +82,15 @@ def rules_from_events(events: Sequence[Event]) -> list[RuleReport]:
     """
     out: list[RuleReport] = []
     for i, ev in enumerate(events):
-        if ev.type not in ("fault_applied", "trace_applied"):
+        if ev.type not in (EventType.FAULT_APPLIED, EventType.TRACE_APPLIED):
             continue
-        kind = "fault" if ev.type == "fault_applied" else "trace"
-        end_type = "fault_removed" if kind == "fault" else "trace_removed"
+        kind = "fault" if ev.type == EventType.FAULT_APPLIED else "trace"
+        end_type = EventType.FAULT_REMOVED if kind == "fault" else EventType.TRACE_REMOVED
         window: list[Event] = []
         for later in events[i + 1 :]:
             if later.type == end_type and later.service == ev.service:
                 break
-            if later.type == "syscall" and later.service == ev.service:
+            if later.type == EventType.SYSCALL and later.service == ev.service:
                 window.append(later)
         for key, detail in sorted(ev.fields.items()):
             m = _DETAIL_RX.match(detail)
@@ -188,7 +189,9 @@ def family_calls(r: RuleReport, events: Iterable[Event]) -> int:
     return sum(
         1
         for e in events
-        if e.type == "syscall" and e.service == r.service and e.fields.get("syscall") in names
+        if e.type == EventType.SYSCALL
+        and e.service == r.service
+        and e.fields.get("syscall") in names
     )
 
 
@@ -207,7 +210,7 @@ def not_fired_text(r: RuleReport, events: Iterable[Event]) -> str:
 
 
 def _fault_not_fired(r: RuleReport, events: Sequence[Event]) -> Diagnostic:
-    svc_calls = [e for e in events if e.type == "syscall" and e.service == r.service]
+    svc_calls = [e for e in events if e.type == EventType.SYSCALL and e.service == r.service]
     names = _family(r)
     same_family = [e for e in svc_calls if e.fields.get("syscall") in names]
     hints: list[str] = []
@@ -272,7 +275,7 @@ def _asserted_on_a_response(result: TestResult) -> bool:
     mark = result.last_assertion_seq
     if not mark:
         return False
-    return any(ev.type == "step_recv" and ev.seq <= mark for ev in result.events)
+    return any(ev.type == EventType.STEP_RECV and ev.seq <= mark for ev in result.events)
 
 
 def diagnose(result: TestResult) -> list[Diagnostic]:
@@ -293,7 +296,7 @@ def diagnose(result: TestResult) -> list[Diagnostic]:
     out: list[Diagnostic] = []
 
     for ev in events:
-        if ev.type != "service_exited" or ev.fields.get("expected") == "true":
+        if ev.type != EventType.SERVICE_EXITED or ev.fields.get("expected") == "true":
             continue
         if result.failure_type == "service_start":
             continue  # the start failure itself already says which service exited and how

@@ -27,6 +27,7 @@ from typing import Any
 from faultbox.intercept.globs import value_matches
 
 from .events import QUERYABLE_TYPES, Event
+from .vocabulary import EventType
 
 Where = Callable[[Event], Any]
 
@@ -206,7 +207,7 @@ def format_event_short(ev: Event) -> str:
     """One-line description: ``#12 inventory syscall write deny(input/output error) /tmp/x``."""
     parts = [f"#{ev.seq}", ev.service or "-", ev.type]
     f = ev.fields
-    if ev.type == "syscall" or "syscall" in f:
+    if ev.type == EventType.SYSCALL or "syscall" in f:
         sc = f.get("syscall", "")
         op = f.get("op", "")
         parts.append(f"{op}({sc})" if op and op != sc else sc)
@@ -219,7 +220,7 @@ def format_event_short(ev: Event) -> str:
         lat = f.get("latency_ms", "")
         if lat and lat != "0":
             parts.append(f"(+{lat}ms)")
-    elif ev.type in ("step_send", "step_recv"):
+    elif ev.type in (EventType.STEP_SEND, EventType.STEP_RECV):
         method, target = f.get("method", ""), f.get("target", "")
         if method or target:
             parts.append(f"{method}→{target}")
@@ -257,7 +258,7 @@ def _hint_lines(events: Sequence[Event], filters: Mapping[str, str]) -> list[str
     if svc and "*" not in svc and "?" not in svc:
         if not any(ev.service == svc for ev in events):
             return [f"  hint: no events recorded for service {_q(svc)}"]
-        if not any(ev.service == svc and ev.type == "syscall" for ev in events):
+        if not any(ev.service == svc and ev.type == EventType.SYSCALL for ev in events):
             return [
                 f"  hint: no syscall events recorded for service {_q(svc)}: only syscalls "
                 "named by a fault() or trace() rule are intercepted (e.g. trace("
@@ -305,7 +306,7 @@ def eventually_failure(
 def never_failure(ev: Event, via_where: bool, *, name: str = "assert_never") -> str:
     """The failure message of ``assert_never`` for the first offending event."""
     f = ev.fields
-    if ev.type == "syscall":
+    if ev.type == EventType.SYSCALL:
         detail = (
             f"service={ev.service} syscall={f.get('syscall', '')} "
             f"decision={f.get('decision', '')} path={f.get('path', '')}"
