@@ -92,25 +92,28 @@ def _scenario_var(topo: Topology, scenario: str) -> str:
     raise KeyError(scenario)
 
 
-def covers(keys: tuple[str, ...], group: list[Mutation], what: str = "") -> str:
-    """``# covers: <syscalls> (<what the profile run saw>)`` for one assumption or partition."""
+def covers(
+    keys: tuple[str, ...], group: list[Mutation], what: str = "", per_scenario: bool = False
+) -> str:
+    """``# covers: <syscalls> (<what the profile run saw>)`` for one assumption or partition;
+    ``per_scenario`` (a file of several scenarios): one ``#   <scenario>: <seen>`` line each."""
     syscalls = ", ".join(s for key in keys for s in expand_syscalls(key)) + what
     if any(m.unchecked for m in group):
         return f"# covers: {syscalls} (not profiled)"
     seen = list(dict.fromkeys(m.seen for m in group if m.seen))
-    if len({m.scenario for m in group}) > 1:  # one line per scenario (--output)
+    if per_scenario and seen:
         return "\n".join([f"# covers: {syscalls}", *(f"#   {m.scenario}: {m.seen}" for m in group)])
     return f"# covers: {syscalls}" + (f" ({'; '.join(seen)})" if seen else "")
 
 
-def _assumption(topo: Topology, group: list[Mutation]) -> list[str]:
+def _assumption(topo: Topology, group: list[Mutation], per_scenario: bool) -> list[str]:
     """One ``fault_assumption`` for every scenario's mutation of that name (same fault)."""
     m = group[0]
     k = m.kind
     keys = tuple(dict.fromkeys(key for g in group for key in g.keys))
     value = f'deny("{k.arg}")' if k.action == "deny" else f'delay("{k.arg}")'
     return [
-        covers(keys, group),
+        covers(keys, group, per_scenario=per_scenario),
         f'{m.name} = fault_assumption("{m.name}",',
         f"    target = {_var(topo, m.target.name)},",
         *(f"    {key} = {value}," for key in keys),
@@ -233,7 +236,8 @@ def render(
             for m in group:
                 if m.name in notes:
                     out.append(notes[m.name])
-                out += _assumption(topo, [g for g in mutations if g.name == m.name])
+                same = [g for g in mutations if g.name == m.name]
+                out += _assumption(topo, same, per_scenario=len(scenarios) > 1)
         matrix_scenarios = [
             s for s in scenarios if any(m.scenario == s and not m.is_partition for m in mutations)
         ]

@@ -5,8 +5,8 @@ could fault intercepted (nothing denied), then keeps a mutation only when its sy
 for the faulted service. A fault that cannot fire proves nothing and passes as a green cell.
 
 The run itself needs the runtime (processes, seccomp), which sits above this package: the CLI
-hands :func:`apply_profile`'s caller a :class:`ProfileRunner` (``runtime/profile.py``), so this
-module only defines what the runner returns and how to read it.
+hands ``command.py`` a :class:`ProfileRunner` (``runtime/profile.py``), so this module only
+defines what the runner returns and how to read it.
 """
 
 from __future__ import annotations
