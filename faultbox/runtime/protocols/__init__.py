@@ -1,4 +1,5 @@
-"""Step methods for real servers: postgres, redis, kafka (registered into ``steps.PROTOCOLS``).
+"""Step handlers for real servers: postgres, redis, kafka (the methods and their keywords are
+declared in ``starlark_env/step_methods.py``; importing this package registers the handlers).
 
 Every method returns a :class:`~faultbox.starlark_env.values.Response`:
 
