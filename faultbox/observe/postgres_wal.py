@@ -16,7 +16,7 @@ creates them later), it needs no setup, and its text format carries table, actio
 column values, which is everything an assertion needs. A temporary slot disappears with the
 connection, so nothing is left behind even if faultbox is killed.
 
-Drain guarantee (``session.log`` calls :meth:`WalReader.drain` before every snapshot): the
+Drain guarantee (the event log calls :meth:`WalReader.drain` before every snapshot): the
 source asks the server for its current WAL position (``pg_current_wal_lsn()``, read-only) and
 waits — at most :data:`DRAIN_TIMEOUT_S` — until the walsender reports (keepalive ``wal_end``)
 that decoding has passed it. Every transaction committed before the assertion started has then
