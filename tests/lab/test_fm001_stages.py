@@ -1,0 +1,60 @@
+"""FM_001 on the real lab services: reproduced with evidence, prevented, and not prevented once
+its guardrail is switched off; a reproduction that stops reproducing is stale, never a pass."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.conftest import REPO, run_faultbox
+from tests.lab.conftest import edit
+
+FM1 = "failure_modes/FM_001_retry_duplication/scenario.star"
+
+
+def test_reproduce_shows_inv_001_violated_with_its_events(lab_bin: Path) -> None:
+    proc = run_faultbox("lab", "run", "lab", "--fm", "FM_001", "--stage", "reproduce", cwd=REPO)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
+    assert "PASS: FM_001 reproduce: reproduced (INV_001 violated)" in out
+    assert "the effect of j1 was applied 2 times" in out
+    # the evidence: both leases (the second after the first expired) and both effects
+    assert "lease_expired, attempt 2" in out
+    assert out.count("effect applied by worker_") == 2
+
+
+def test_prevent_passes_with_the_guardrail(lab_bin: Path) -> None:
+    proc = run_faultbox("lab", "run", "lab", "--fm", "FM_001", "--stage", "prevent", cwd=REPO)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "PASS: FM_001 prevent: prevented by its guardrail (effects: IDEMPOTENT=1)" in proc.stdout
+
+
+def test_prevent_fails_with_the_guardrail_switched_off(lab_copy: Path) -> None:
+    edit(lab_copy / FM1, '"IDEMPOTENT": "1"', '"IDEMPOTENT": "0"')
+    proc = run_faultbox("lab", "run", str(lab_copy), "--fm", "FM_001", "--stage", "prevent")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "FAIL: FM_001 prevent: not_prevented" in proc.stdout
+    assert "INV_001 violated: the effect of j1 was applied 2 times" in proc.stdout
+    assert "FAIL not_prevented" in proc.stdout  # the table's cell
+
+
+def test_a_reproduction_without_its_fault_is_stale(lab_copy: Path) -> None:
+    edit(lab_copy / FM1, "faults = [first_attempt_stalls],", "faults = [],")
+    proc = run_faultbox("lab", "run", str(lab_copy), "--fm", "FM_001", "--stage", "reproduce")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "FAIL: FM_001 reproduce: stale" in proc.stdout
+    assert "no longer reproduces" in proc.stdout
+
+
+def test_stage_tests_run_under_faultbox_test_with_ids_as_labels(lab_bin: Path) -> None:
+    proc = run_faultbox("test", "lab/lab.star", "--test", "FM_001_baseline", "--format", "json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    import json
+
+    test = json.loads(proc.stdout)["tests"][0]
+    assert test["name"] == "test_FM_001_baseline"
+    labels = test["labels"]
+    assert labels["failure_mode"] == "FM_001"
+    assert labels["stage"] == "baseline"
+    assert labels["invariants"] == "INV_001,INV_003,INV_005"
+    assert labels["verdict"] == "valid"
+    assert labels["INV_001"] == "holds"
