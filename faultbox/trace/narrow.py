@@ -27,18 +27,22 @@ from dataclasses import dataclass, field
 
 from .normalize import SOURCE_TYPES
 from .query import compile_pattern
+from .vocabulary import EventType
 
 __all__ = ["KNOWN_TYPES", "Line", "Narrowing", "NarrowError", "parse_lines"]
 
-_OWN_TYPES = ("service_started", "service_ready", "service_exited", "fault_applied",
-              "fault_removed", "step_send", "step_recv")  # fmt: skip
-_GROUPS = {
-    "lifecycle": ("service_started", "service_ready", "service_exited"),
-    "step": ("step_send", "step_recv"),
-    "fault": ("fault_applied", "fault_removed"),
+_SYSCALL = EventType.SYSCALL.value
+_LIFECYCLE = (EventType.SERVICE_STARTED, EventType.SERVICE_READY, EventType.SERVICE_EXITED)
+_STEPS = (EventType.STEP_SEND, EventType.STEP_RECV)
+_FAULTS = (EventType.FAULT_APPLIED, EventType.FAULT_REMOVED)
+_OWN_TYPES: tuple[str, ...] = tuple(t.value for t in (*_LIFECYCLE, *_FAULTS, *_STEPS))
+_GROUPS: dict[str, tuple[str, ...]] = {
+    "lifecycle": tuple(t.value for t in _LIFECYCLE),
+    "step": tuple(t.value for t in _STEPS),
+    "fault": tuple(t.value for t in _FAULTS),
 }
 #: Every value ``--type`` accepts.
-KNOWN_TYPES = ("syscall", *_OWN_TYPES, *SOURCE_TYPES, *_GROUPS)
+KNOWN_TYPES: tuple[str, ...] = (_SYSCALL, *_OWN_TYPES, *SOURCE_TYPES, *_GROUPS)
 
 
 class NarrowError(ValueError):
@@ -77,7 +81,7 @@ def _event(number: int, text: str, service: str, stream: str) -> Line:
     if word in _OWN_TYPES:
         return Line(number, text, "event", service, word)
     name, path = _split_syscall(text)
-    return Line(number, text, "event", service, "syscall", name, path)
+    return Line(number, text, "event", service, _SYSCALL, name, path)
 
 
 def parse_lines(text: str) -> list[Line]:
@@ -144,7 +148,7 @@ class Narrowing:
 
     def _type_ok(self, ln: Line) -> bool:
         if not self._types:  # --syscall / --path alone: syscall lines only
-            return not (self.syscalls or self.paths) or ln.type == "syscall"
+            return not (self.syscalls or self.paths) or ln.type == _SYSCALL
         return any(ln.type in types and (svc_ok is None or svc_ok(ln.service))
                    for svc_ok, types in self._types)  # fmt: skip
 
@@ -154,7 +158,7 @@ class Narrowing:
             return False
         if not self._type_ok(ln):
             return False
-        if ln.type == "syscall":
+        if ln.type == _SYSCALL:
             if (ok := m["syscall"]) and not ok(ln.syscall):
                 return False
             if (ok := m["path"]) and not ok(ln.path):
@@ -185,8 +189,8 @@ class Narrowing:
         trace: a misspelled name would make two traces trivially identical."""
         events = [ln for lines in traces for ln in lines if ln.kind == "event"]
         checks = (("--service", self.services, lambda ln: ln.service),
-                  ("--syscall", self.syscalls, lambda ln: ln.syscall if ln.type == "syscall" else None),
-                  ("--path", self.paths, lambda ln: ln.path if ln.type == "syscall" else None))  # fmt: skip
+                  ("--syscall", self.syscalls, lambda ln: ln.syscall if ln.type == _SYSCALL else None),
+                  ("--path", self.paths, lambda ln: ln.path if ln.type == _SYSCALL else None))  # fmt: skip
         for flag, globs, value in checks:
             for glob in globs:
                 pred = compile_pattern(glob, path=flag == "--path")
@@ -215,7 +219,7 @@ def _known(flag: str, events: Sequence[Line]) -> str:
     if flag == "--service":
         names = sorted({ln.service for ln in events})
     elif flag == "--syscall":
-        names = sorted({ln.syscall for ln in events if ln.type == "syscall"})
+        names = sorted({ln.syscall for ln in events if ln.type == _SYSCALL})
     else:
         return ""
     shown = ", ".join(names[:20]) + (", …" if len(names) > 20 else "")

@@ -26,6 +26,7 @@ from typing import Any
 from .events import Event
 from .results import SuiteResult, TestResult
 from .scrub import Scrubber
+from .vocabulary import TEST_HOST, EventType, Field
 
 __all__ = [
     "SOURCE_TYPES",
@@ -43,10 +44,13 @@ _ANON_RX = re.compile(r"^(socket|pipe|anon_inode):\[\d+\]$")
 _VOLATILE_EXACT = frozenset({"pipe", "socket", "/dev/null", "/dev/tty", "/dev/console"})
 _VOLATILE_PREFIX = ("anon_inode", "/dev/pts/", "/dev/tty")
 
-_KEEP_AS_TYPE = frozenset({"service_started", "service_ready", "fault_applied", "fault_removed"})
+_KEEP_AS_TYPE = frozenset({EventType.SERVICE_STARTED, EventType.SERVICE_READY,
+                           EventType.FAULT_APPLIED, EventType.FAULT_REMOVED})  # fmt: skip
 
 #: Event types that get a section of their own per service (``--- <service> <type> ---``).
-SOURCE_TYPES = ("stdout", "stderr", "wal", "topic", "poll", "source_error")
+SOURCE_TYPES: tuple[str, ...] = tuple(t.value for t in (
+    EventType.STDOUT, EventType.STDERR, EventType.WAL, EventType.TOPIC, EventType.POLL,
+    EventType.SOURCE_ERROR))  # fmt: skip
 
 _MAX_VALUE = 200  # poll bodies and similar payloads are cut here (the start identifies them)
 _NO_SCRUB = Scrubber()
@@ -81,7 +85,7 @@ def _wal_line(ev: Event, s: Scrubber) -> str:
     f, data = ev.fields, ev.data
     head = f"{f.get('table', '')} {f.get('action', '')}"
     if not isinstance(data, dict):
-        return f"{head} {s.text(f.get('data', ''))}".rstrip()
+        return f"{head} {s.text(f.get(Field.DATA, ''))}".rstrip()
     cols = [f"{k}={s.text(_value_text(v))}" for k, v in sorted(data.items())
             if k not in ("table", "action")]  # fmt: skip
     if "old" in f:
@@ -92,43 +96,43 @@ def _wal_line(ev: Event, s: Scrubber) -> str:
 def _source_line(ev: Event, s: Scrubber) -> str:
     """One line for an event-source event (docs/traces.md lists what each keeps)."""
     f = ev.fields
-    if ev.type == "wal":
+    if ev.type == EventType.WAL:
         return _wal_line(ev, s)
-    if ev.type == "topic":
+    if ev.type == EventType.TOPIC:
         key = f" key={s.text(f['key'])}" if f.get("key") else ""
-        return f"{f.get('topic', '')}{key} {s.text(f.get('data', ''))[:_MAX_VALUE]}".rstrip()
-    if ev.type == "poll":
+        return f"{f.get('topic', '')}{key} {s.text(f.get(Field.DATA, ''))[:_MAX_VALUE]}".rstrip()
+    if ev.type == EventType.POLL:
         if "command" in f:
             return f"{f['command']} value={s.text(f.get('value', ''))[:_MAX_VALUE]}"
         body = s.text(f.get("body", ""))[:_MAX_VALUE]
         return f"{f.get('url', '')} status={f.get('status', '')} body={body}"
-    if ev.type == "source_error":
-        return f"{f.get('source', '')} {s.text(f.get('error', ''))}".rstrip()
-    return s.text(f.get("data", ""))  # stdout / stderr: the line as the service wrote it
+    if ev.type == EventType.SOURCE_ERROR:
+        return f"{f.get(Field.SOURCE, '')} {s.text(f.get(Field.ERROR, ''))}".rstrip()
+    return s.text(f.get(Field.DATA, ""))  # stdout / stderr: the line as the service wrote it
 
 
 def normalize_event(ev: Event, scrubber: Scrubber = _NO_SCRUB) -> str | None:
     """The normalized line of one event, or None when the event is dropped."""
     t = ev.type
-    if t == "syscall":
+    if t == EventType.SYSCALL:
         f = ev.fields
-        decision = f.get("decision", "")
-        path = normalize_path(f.get("path", ""), scrubber)
+        decision = f.get(Field.DECISION, "")
+        path = normalize_path(f.get(Field.PATH, ""), scrubber)
         if decision == "allow (system path)":
             return None
         if decision in ("allow", "") and (not path or _volatile(path)):
             return None
-        line = f"{f.get('syscall', '')} {decision}"
+        line = f"{f.get(Field.SYSCALL, '')} {decision}"
         return _one_line(f"{line} {path}" if path else line)
     if t in _KEEP_AS_TYPE:
         return t
-    if t in ("step_send", "step_recv"):
-        return f"{t} {ev.fields.get('target', '')}".rstrip()
-    if t == "service_exited":
-        if ev.fields.get("expected") == "true":
+    if t in (EventType.STEP_SEND, EventType.STEP_RECV):
+        return f"{t} {ev.fields.get(Field.TARGET, '')}".rstrip()
+    if t == EventType.SERVICE_EXITED:
+        if ev.fields.get(Field.EXPECTED) == "true":
             return None  # faultbox's own teardown: how fast it stops varies
-        sig = ev.fields.get("signal", "")
-        return f"service_exited {sig or ev.fields.get('exit_code', '')}".rstrip()
+        sig = ev.fields.get(Field.SIGNAL, "")
+        return f"{t} {sig or ev.fields.get(Field.EXIT_CODE, '')}".rstrip()
     if t in SOURCE_TYPES:
         return _one_line(_source_line(ev, scrubber))
     return None
@@ -136,8 +140,8 @@ def normalize_event(ev: Event, scrubber: Scrubber = _NO_SCRUB) -> str | None:
 
 def scrubber_for(result: TestResult) -> Scrubber:
     """A :class:`Scrubber` knowing every pid/tid the test's events name."""
-    pids = {ev.fields.get("pid", "") for ev in result.events
-            if ev.type in ("syscall", "service_started")}  # fmt: skip
+    pids = {ev.fields.get(Field.PID, "") for ev in result.events
+            if ev.type in (EventType.SYSCALL, EventType.SERVICE_STARTED)}  # fmt: skip
     return Scrubber(pids)
 
 
@@ -151,7 +155,7 @@ def normalize_result(result: TestResult) -> list[str]:
         line = normalize_event(ev, scrubber)
         if line is None:
             continue
-        svc = ev.service or "test"
+        svc = ev.service or TEST_HOST
         if ev.type in SOURCE_TYPES:
             streams.setdefault((svc, ev.type), []).append(line)
         else:
