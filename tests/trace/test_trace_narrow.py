@@ -69,6 +69,9 @@ def test_scrub_log_lines() -> None:
         "server process (PID {pid}) was terminated at {time}"
     )
     assert s.text('{"ids": [3], "port": 35432}') == '{"ids": [3], "port": 35432}'
+    assert s.text("2026/12/01 14:02:20 listening") == "{time} listening"  # Go's log package
+    assert s.text("13602:M 01 Dec 2026 14:02:20.123 * Ready") == "{pid}:M {time} * Ready"  # Redis
+    assert s.text("Dec  1 14:02:20 host app[77]: up") == "{time} host app[{pid}]: up"
 
 
 def test_source_events_get_stream_sections_in_stable_form() -> None:
