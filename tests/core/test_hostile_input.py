@@ -20,9 +20,13 @@ def _first_error(proc: object) -> str:
 
 
 def _refused(spec: Path) -> str:
-    proc = run_faultbox("test", str(spec), timeout=120)
+    # A spec error leaves nothing behind: no run directory, no crash report.
+    tmp = spec.parent / "tmpdir"
+    tmp.mkdir(exist_ok=True)
+    proc = run_faultbox("test", str(spec), timeout=120, env={"TMPDIR": str(tmp)})
     assert proc.returncode == 1, proc.stderr
     assert proc.stdout == ""
+    assert list(tmp.iterdir()) == []
     return _first_error(proc)
 
 
