@@ -112,10 +112,13 @@ class _SpecLoader:
 
 
 def _read_source(path: Path, filename: str) -> str:
-    """The text of a spec file; a file that is not UTF-8 is an error at its first bad line."""
+    """The text of a spec file; a file that is not UTF-8 is an error at its first bad line.
+
+    A leading byte-order mark (some editors write one) is dropped, not a syntax error.
+    """
     raw = path.read_bytes()
     try:
-        return raw.decode("utf-8")
+        return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         good = raw[: exc.start].decode("utf-8")
         err = SpecError(f"not a UTF-8 text file ({exc.reason} at byte {exc.start})")

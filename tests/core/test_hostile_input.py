@@ -102,6 +102,13 @@ def test_a_file_that_is_not_utf8_is_refused_at_its_line(tmp_path: Path) -> None:
     assert first.startswith(f"error: {spec}:2: not a UTF-8 text file"), first
 
 
+def test_a_byte_order_mark_is_not_a_syntax_error(tmp_path: Path) -> None:
+    spec = tmp_path / "bom.star"
+    spec.write_bytes(b"\xef\xbb\xbfdef test_x():\n    assert_eq(1, 1)\n")
+    proc = run_faultbox("test", str(spec), timeout=120)
+    assert proc.returncode == 0, proc.stderr
+
+
 def test_a_loaded_file_that_is_not_utf8_is_refused_at_its_line(tmp_path: Path) -> None:
     (tmp_path / "lib.star").write_bytes(b"x = 1\ny = '\xff'\n")
     spec = tmp_path / "main.star"
