@@ -3,6 +3,7 @@ its guardrail is switched off; a reproduction that stops reproducing is stale, n
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from tests.conftest import REPO, run_faultbox
@@ -45,11 +46,18 @@ def test_a_reproduction_without_its_fault_is_stale(lab_copy: Path) -> None:
     assert "no longer reproduces" in proc.stdout
 
 
-def test_stage_tests_run_under_faultbox_test_with_ids_as_labels(lab_bin: Path) -> None:
-    proc = run_faultbox("test", "lab/lab.star", "--test", "FM_001_baseline", "--format", "json")
+def test_stage_tests_run_under_faultbox_test_with_ids_as_labels(
+    lab_bin: Path, tmp_path: Path
+) -> None:
+    junit = tmp_path / "junit.xml"
+    proc = run_faultbox(
+        "test", "lab/lab.star", "--test", "FM_001_baseline", "--format", "json",
+        "--junit", str(junit), "-v",
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    import json
-
+    assert "failure_mode=FM_001" in proc.stderr  # the console block's labels line
+    assert '<property name="failure_mode" value="FM_001"' in junit.read_text()
+    assert '<property name="INV_001" value="holds"' in junit.read_text()
     test = json.loads(proc.stdout)["tests"][0]
     assert test["name"] == "test_FM_001_baseline"
     labels = test["labels"]
