@@ -49,6 +49,18 @@ def _str_dict(value: Any, builtin_name: str, arg: str) -> dict[str, str]:
     return out
 
 
+def _check_process_strings(args: list[str], env: dict[str, str]) -> None:
+    """What execve() cannot take: a NUL byte anywhere, an env name that is empty or has '='."""
+    for item in args:
+        if "\0" in item:
+            raise SpecError(f"service(): args item {item!r} contains a NUL byte")
+    for key, value in env.items():
+        if not key or "=" in key or "\0" in key:
+            raise SpecError(f"service(): env name {key!r} is not valid (no '=' or NUL, not empty)")
+        if "\0" in value:
+            raise SpecError(f"service(): env[{key!r}] contains a NUL byte")
+
+
 @builtin("interface")
 def interface(name: str, protocol: str, port: int) -> InterfaceDecl:
     """Declare an endpoint: ``interface("main", "tcp", 5432)``."""
@@ -173,6 +185,7 @@ def service(
     svc = Service(name=name, binary=binary, image=image, user=user, workdir=workdir)
     svc.args = _str_list(args, "service", "args") if args is not None else []
     svc.env = _str_dict(env, "service", "env") if env is not None else {}
+    _check_process_strings(svc.args, svc.env)
     svc.stop_timeout_s = duration_arg(stop_timeout, "service", "stop_timeout")
     for decl in decls:
         if decl.name in svc.interfaces:
