@@ -78,6 +78,8 @@ class _SpecLoader:
             raise SpecError(f"load({name!r}): only .star files can be loaded")
         if os.path.isabs(name):
             raise SpecError(f"load({name!r}): use a path relative to the spec's directory")
+        if "\0" in name:
+            raise SpecError(f"load({name!r}): a file name cannot contain a NUL byte")
         target = (self.base / name).resolve()
         if not target.is_relative_to(self.base):
             raise SpecError(f"load({name!r}): the file is outside the spec's directory {self.base}")

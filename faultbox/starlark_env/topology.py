@@ -172,7 +172,7 @@ def service(
 
         try:
             pwd.getpwnam(user)
-        except KeyError:
+        except (KeyError, ValueError):  # ValueError: a NUL byte in the name
             raise SpecError(
                 f"service({name!r}): user {user!r} does not exist on this machine"
             ) from None
