@@ -12,6 +12,8 @@ import fcntl
 import os
 import struct
 
+from faultbox.intercept.syscalls import host_arch
+
 NOTIF = struct.Struct("=QIIiIQ6Q")
 RESP = struct.Struct("=QqiI")
 NOTIF_RECV = 0xC0502100
@@ -33,8 +35,6 @@ _syscall.restype = ctypes.c_long
 
 
 def _nr(name: str) -> int:
-    from faultbox.intercept.syscalls import host_arch
-
     return _NR[host_arch() or "x86_64"][name]
 
 
