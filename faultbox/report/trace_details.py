@@ -13,6 +13,7 @@ from faultbox.trace.results import Diagnostic, RuleReport, TestResult
 
 __all__ = [
     "format_diagnostic",
+    "format_labels",
     "format_rule",
     "format_syscall_line",
     "format_trace_details",
@@ -59,6 +60,18 @@ def format_diagnostic(d: Diagnostic) -> list[str]:
     return lines
 
 
+def format_labels(labels: dict[str, str]) -> list[str]:
+    """``  labels: k=v k2=v2`` for one-line values; a multi-line value (evidence) gets
+    ``  <key>:`` and its lines indented below."""
+    short = {k: v for k, v in sorted(labels.items()) if "\n" not in v}
+    lines = ["  labels: " + " ".join(f"{k}={v}" for k, v in short.items())] if short else []
+    for key, value in sorted(labels.items()):
+        if key not in short:
+            lines.append(f"  {key}:")
+            lines.extend(f"    {line}" for line in value.splitlines())
+    return lines
+
+
 def format_trace_details(result: TestResult, *, verbose: bool = False) -> list[str]:
     """The body of a test block: syscall trace, rules, diagnostics, failure summary.
 
@@ -69,8 +82,7 @@ def format_trace_details(result: TestResult, *, verbose: bool = False) -> list[s
     :func:`diagnose` if the runner left that list empty.
     """
     lines: list[str] = []
-    if result.labels:
-        lines.append("  labels: " + " ".join(f"{k}={v}" for k, v in sorted(result.labels.items())))
+    lines.extend(format_labels(result.labels))
     syscalls = [ev for ev in result.events if ev.type == "syscall"]
     listed = [
         format_syscall_line(ev)

@@ -93,3 +93,14 @@ def test_info_is_a_note_and_labels_come_first() -> None:
         "  labels: invariant=I-2 mode=FM-1",
         "  NOTE: service db exited during the test (exit code 1)",
     ]
+
+
+def test_a_multi_line_label_gets_lines_of_its_own() -> None:
+    labels = {"verdict": "reproduced", "evidence": "INV_001 violated\n    #118 queue stdout: j1"}
+    r = make_result(events=[], labels=labels)
+    assert format_trace_details(r)[:3] == [
+        "  labels: verdict=reproduced",
+        "  evidence:",
+        "    INV_001 violated",
+    ]
+    assert format_trace_details(r)[3] == "        #118 queue stdout: j1"
