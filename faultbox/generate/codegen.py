@@ -133,7 +133,7 @@ def _shared_caller_notes(topo: Topology, faults: list[Mutation]) -> dict[str, st
             continue
         done.add(caller.name)
         notes[m.name] = (
-            f"# note: connect/read faults on {caller.name} hit all of its connections "
+            f"# note: connect/receive faults on {caller.name} hit all of its connections "
             f"({', '.join(callees)}), not only the one in the name"
         )
     return notes

@@ -101,7 +101,7 @@ scenario(order_flow)
 """
     path, muts = _generate(spec_dir, text)
     body = path.read_text()
-    assert "# note: connect/read faults on api hit all of its connections (db, cache)" in body
+    assert "# note: connect/receive faults on api hit all of its connections (db, cache)" in body
     assert "faults = [\n        db_down,\n" in body  # a long list: one fault per line
     spec = load_spec(path)
     assert len(spec.registry.matrices[0]["faults"]) == 12
