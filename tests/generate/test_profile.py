@@ -110,3 +110,21 @@ def test_the_profile_intercepts_every_syscall_a_mutation_can_fault() -> None:
         profiled_syscalls()
     )
     assert {"fsync", "fdatasync"} <= profiled_syscalls()
+
+
+def test_generate_never_imports_the_runtime() -> None:
+    """The profile runner is handed in by cli.py; generate stays below the runtime."""
+    import ast
+
+    import faultbox.generate
+
+    package = Path(faultbox.generate.__file__).parent
+    for path in sorted(package.glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            assert not any(n.startswith("faultbox.runtime") for n in names), (path.name, names)
