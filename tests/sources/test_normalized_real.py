@@ -13,7 +13,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.sources.conftest import REPO, needs_postgres, run_spec
+from tests.sources.conftest import (
+    EXAMPLES,
+    REPO,
+    needs_postgres,
+    needs_redis,
+    run_spec,
+    shifted_copy,
+)
 
 SPEC = REPO / "bench" / "normalized" / "pg_app_wal.star"
 NAME = "test_orders_with_flaky_payment"
@@ -85,3 +92,26 @@ def test_two_runs_of_one_seed_are_identical_narrowed_to_app_syscalls_and_wal(
     assert "connect deny(connection refused) 127.0.0.1:38080" in text
     app = _diff(files[0], files[1], "--service", "api")
     assert app.returncode == 0, app.stdout
+
+
+@needs_redis
+def test_redis_poll_and_log_lines_normalize_the_same_in_two_runs(
+    tmp_path: Path, public_tmp: Path
+) -> None:
+    spec = shifted_copy(EXAMPLES / "redis-poll.star", public_tmp, {6379: 36379, 8080: 38081})
+    files = []
+    for tag in ("a", "b"):
+        out = tmp_path / f"{tag}.norm"
+        run = run_spec(spec, tmp_path, "--normalize", str(out))
+        assert run.returncode == 0, run.output[-3000:]
+        files.append(out)
+    text = files[0].read_text()
+    lines = text.splitlines()
+    # Sections: services first, then streams sorted by service and type (poll < stdout).
+    poll = lines[lines.index("--- redis poll ---") + 1 : lines.index("--- redis stdout ---")]
+    assert poll == ["GET session:active value=", "GET session:active value=alice"]
+    redis_log = lines[lines.index("--- redis stdout ---") + 1 :]
+    assert any("pid={pid}" in ln for ln in redis_log), redis_log
+    assert any(re.match(r"\{pid\}:[A-Z] \{time\} ", ln) for ln in redis_log), redis_log
+    proc = _diff(files[0], files[1], "--type", "poll", "--type", "stdout", "--type", "step")
+    assert proc.returncode == 0, proc.stdout
