@@ -201,10 +201,48 @@ def _write_outputs(suite, output, fmt, junit, shiviz, normalize) -> None:  # typ
 @click.option(
     "--color/--no-color", default=None, help="Color the output (default: when a terminal)."
 )
-def diff_cmd(a: str, b: str, color: bool | None) -> None:
-    """Compare two normalized traces (written with --normalize). Exit 0 if identical, 2 if not."""
-    from faultbox.trace.diff import diff_traces
+@click.option(
+    "--service", "services", multiple=True, metavar="NAME",
+    help="Compare only this service's lines (glob; repeatable).",
+)  # fmt: skip
+@click.option(
+    "--type", "types", multiple=True, metavar="[SERVICE:]TYPE",
+    help="Compare only lines of this type: syscall, wal, topic, poll, stdout, stderr, "
+    "source_error, step_send, step_recv, service_started, service_ready, service_exited, "
+    "fault_applied, fault_removed, or the groups lifecycle, step, fault. SERVICE:TYPE: "
+    "only that service's (e.g. api:syscall). Repeatable.",
+)  # fmt: skip
+@click.option(
+    "--syscall", "syscalls", multiple=True, metavar="NAME",
+    help="Compare only these syscalls (glob; repeatable). Other types only if --type names them.",
+)  # fmt: skip
+@click.option(
+    "--path", "paths", multiple=True, metavar="GLOB",
+    help="Compare only syscalls on matching paths (query glob, * crosses /; repeatable).",
+)  # fmt: skip
+@click.option(
+    "--exclude", "exclude", multiple=True, metavar="GLOB",
+    help="Leave out lines whose text matches (whole-line glob, e.g. 'openat allow /usr/*').",
+)  # fmt: skip
+@click.option(
+    "--ignore-order", is_flag=True,
+    help="Compare each section's lines sorted: what happened, not in which order "
+    "(for servers whose processes run concurrently).",
+)  # fmt: skip
+def diff_cmd(a: str, b: str, color: bool | None, services: tuple[str, ...],
+             types: tuple[str, ...], syscalls: tuple[str, ...], paths: tuple[str, ...],
+             exclude: tuple[str, ...], ignore_order: bool) -> None:  # fmt: skip
+    """Compare two normalized traces (written with --normalize). Exit 0 if identical, 2 if not.
 
+    Filters narrow both traces before they are compared; each kind must hold (AND), repeated
+    values of one kind are alternatives (OR). A filter that matches nothing is an error (1).
+    """
+    from faultbox.trace.diff import NarrowError, Narrowing, diff_traces
+
+    try:
+        narrowing = Narrowing(services, types, syscalls, paths, exclude, ignore_order)
+    except NarrowError as exc:
+        _die(str(exc))
     texts = []
     for path in (a, b):
         try:
@@ -212,7 +250,10 @@ def diff_cmd(a: str, b: str, color: bool | None) -> None:
         except (OSError, UnicodeDecodeError) as exc:
             _die(f"cannot read {path}: {exc}")
     use_color = sys.stdout.isatty() if color is None else color
-    identical, text = diff_traces(texts[0], texts[1], color=use_color)
+    try:
+        identical, text = diff_traces(texts[0], texts[1], color=use_color, narrowing=narrowing)
+    except NarrowError as exc:
+        _die(str(exc))
     click.echo(text)
     sys.exit(0 if identical else 2)
 
