@@ -79,18 +79,19 @@ def format_shiviz(suite: SuiteResult) -> str:
                     base[h] = v
             lines.append(f"{host} {format_clock(clock)} {shiviz_description(ev)}")
         if not result.passed:
-            clock: dict[str, int] = {}
+            vclock: dict[str, int] = {}  # everything this test saw, then the test's own tick
             for c in [*high.values(), last.get(TEST_HOST, {})]:
                 for h, v in c.items():
-                    if clock.get(h, 0) < v:
-                        clock[h] = v
-            clock[TEST_HOST] = max(clock.get(TEST_HOST, 0), base.get(TEST_HOST, 0)) + 1
-            last[TEST_HOST] = clock
-            base[TEST_HOST] = clock[TEST_HOST]
+                    if vclock.get(h, 0) < v:
+                        vclock[h] = v
+            vclock[TEST_HOST] = max(vclock.get(TEST_HOST, 0), base.get(TEST_HOST, 0)) + 1
+            last[TEST_HOST] = vclock
+            base[TEST_HOST] = vclock[TEST_HOST]
             reason = " ".join((result.reason or "test failed").split())
-            lines.append(f"{TEST_HOST} {format_clock(clock)} VIOLATION [{result.name}] {reason}")
+            lines.append(f"{TEST_HOST} {format_clock(vclock)} VIOLATION [{result.name}] {reason}")
     return "\n".join(lines) + "\n"
 
 
 def write_shiviz(suite: SuiteResult, path: str | Path) -> None:
+    """Write :func:`format_shiviz`'s log to ``path`` (UTF-8)."""
     Path(path).write_text(format_shiviz(suite), encoding="utf-8")
