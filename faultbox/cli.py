@@ -288,9 +288,10 @@ def main() -> None:
     except KeyboardInterrupt:  # raised at most once, so this block is not cut short
         click.echo("interrupted", err=True)
         code = 130
-    if interrupts.finish() and code != 130:  # from here on both signals are ignored
-        click.echo("interrupted", err=True)
-        code = 130
+    if interrupts.finish():  # from here on both signals are ignored
+        if code != 130:
+            click.echo("interrupted", err=True)
+        interrupts.exit_interrupted()
     sys.exit(code)
 
 

@@ -7,7 +7,9 @@ modules were still importing. faultbox handles both signals itself, from its fir
 * **start-up** (imports, before :func:`arm`): the signal is only recorded; ``arm()`` raises
   it as ``KeyboardInterrupt`` inside ``main``'s handler, so it ends as exit 130;
 * **running** (armed): the first signal raises ``KeyboardInterrupt`` once — the runner then
-  aborts the test and tears it down; later signals are only recorded;
+  aborts the test and tears it down; later signals are only recorded. Not inside importlib,
+  a weakref callback or a ``__del__``, where Python would print "Exception ignored" and drop
+  it: there the signal is delivered again 5 ms later;
 * **teardown** (inside :func:`deferred`): recorded, teardown runs to completion and the
   interrupt is raised after it; a second signal while a teardown runs forces it (services
   are SIGKILLed at once instead of waiting for their ``stop_timeout``), which still removes
@@ -21,6 +23,8 @@ the runner in-process) is not deferred, and without :func:`install` nothing chan
 
 from __future__ import annotations
 
+import _thread
+import atexit
 import contextlib
 import os
 import signal
@@ -28,8 +32,17 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from types import FrameType
+from typing import NoReturn
 
-__all__ = ["arm", "deferred", "finish", "install", "install_if_command", "received"]
+__all__ = [
+    "arm",
+    "deferred",
+    "exit_interrupted",
+    "finish",
+    "install",
+    "install_if_command",
+    "received",
+]
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _installed = False
@@ -37,8 +50,11 @@ _armed = False
 _raised = False  # KeyboardInterrupt is raised at most once: its unwinding must not be cut
 _received = 0  # signals since install()
 _pending = False  # a signal not yet raised
-_force: list[Callable[[], None]] = []  # innermost deferred() block last
+_force: list[Callable[[], None] | None] = []  # innermost deferred() block last
 _depth = 0
+_retries = 0  # re-deliveries scheduled by _retry_later and not yet handled
+_RETRY_S = 0.005
+_FRAMES_CHECKED = 12
 
 
 def install() -> None:
@@ -73,22 +89,59 @@ def _say(text: str) -> None:
 
 
 def _on_signal(signum: int, frame: FrameType | None) -> None:
-    global _received, _pending
-    _received += 1
+    global _received, _pending, _retries
+    retry = _retries > 0  # our own re-delivery (_retry_later), not one more signal
+    if retry:
+        _retries -= 1
+    else:
+        _received += 1
     if _depth:
         _pending = _pending or not _raised
-        if _received == 1:
+        if retry or not any(_force):  # a short critical section, not a teardown
+            pass
+        elif _received == 1:
             _say("\ninterrupted: stopping the services (interrupt again to kill them now)\n")
         else:
             _say("\ninterrupted again: killing the services\n")
             for force in list(_force):
                 with contextlib.suppress(Exception):
-                    force()
+                    if force is not None:
+                        force()
         return
-    if _armed and not _raised:
-        _raise()
-    elif not _raised:
-        _pending = True
+    if _raised:
+        return
+    _pending = True
+    if not _armed:
+        return
+    if _swallowed_in(frame):
+        _retry_later(signum)
+        return
+    _raise()
+
+
+def _swallowed_in(frame: FrameType | None) -> bool:
+    """Whether an exception raised in ``frame`` could be lost or break an import: the code
+    of importlib (its module-lock weakref callback prints "Exception ignored" and drops it),
+    of weakref callbacks, of a ``__del__``."""
+    for _ in range(_FRAMES_CHECKED):
+        if frame is None:
+            return False
+        code = frame.f_code
+        if code.co_name == "__del__" or code.co_filename.startswith("<frozen importlib"):
+            return True
+        if code.co_filename.endswith(("weakref.py", "_weakrefset.py")):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _retry_later(signum: int) -> None:
+    """Deliver the signal to the main thread again shortly, at (we hope) a safe point."""
+    global _retries
+    _retries += 1
+    timer = threading.Timer(_RETRY_S, _thread.interrupt_main, (signum,))
+    timer.daemon = True
+    timer.start()
 
 
 def _raise() -> None:
@@ -115,11 +168,25 @@ def finish() -> bool:
     return _received > 0
 
 
+def exit_interrupted() -> NoReturn:
+    """Exit 130 now: atexit functions run, streams are flushed, the interpreter is not
+    finalized. CPython (3.11) marks a ``KeyboardInterrupt`` that passed through ``exec()`` of
+    a string (dataclasses, namedtuple) as *unhandled* even when caught later, and then kills
+    the process with SIGINT at the end of a normal exit; ``os._exit`` cannot be overridden."""
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(130)
+
+
 @contextlib.contextmanager
-def deferred(force: Callable[[], None]) -> Iterator[None]:
+def deferred(force: Callable[[], None] | None = None) -> Iterator[None]:
     """Run the block to completion whatever signals arrive; ``force`` runs on a second one.
 
-    An interrupt that arrived inside the block is raised when the block ends.
+    An interrupt that arrived inside the block is raised when the block ends. Without
+    ``force`` the block is a short critical section (creating a directory and registering
+    its removal) and signals pass silently.
     """
     global _depth
     if threading.current_thread() is not threading.main_thread():

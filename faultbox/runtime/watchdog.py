@@ -41,27 +41,39 @@ def ensure_watchdog() -> str:
     """Start this run's watchdog (once per process) and return the run id to mark services."""
     global _run_id, _run_dir, _keepalive
     if _run_id is None:
-        run_id = uuid.uuid4().hex
-        run_dir = tempfile.mkdtemp(prefix=RUN_DIR_PREFIX)
-        # Traversable (not listable) for services that run as another user= (tmpdirs.py).
-        os.chmod(run_dir, 0o711)
-        atexit.register(shutil.rmtree, run_dir, ignore_errors=True)
-        env = {k: v for k, v in os.environ.items() if k != RUN_ID_ENV}
-        # Its stdin is a pipe whose write end only this process holds (non-inheritable, so no
-        # service gets a copy): the pipe closes exactly when faultbox exits, however it exits.
-        try:
-            _keepalive = subprocess.Popen(
-                [sys.executable, "-I", "-S", os.path.abspath(__file__), run_id, run_dir],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,  # a Ctrl-C to the terminal's group must not reach it
-                env=env,
-            )
-        except OSError as exc:  # a safety net only: the run goes on without it
-            print(f"faultbox: warning: no watchdog ({exc})", file=sys.stderr)
-        _run_id, _run_dir = run_id, run_dir
+        # local import: the watchdog program (python -I -S this file) imports no faultbox
+        from faultbox.runtime.interrupts import deferred
+
+        # A Ctrl-C between creating the run directory and registering its removal (or in
+        # tempfile's first probe of TMPDIR) would leave it: the signal waits for the end.
+        with deferred():
+            _start(uuid.uuid4().hex)
+    assert _run_id is not None
     return _run_id
+
+
+def _start(run_id: str) -> None:
+    """Create the run directory and start the watchdog process."""
+    global _run_id, _run_dir, _keepalive
+    run_dir = tempfile.mkdtemp(prefix=RUN_DIR_PREFIX)
+    # Traversable (not listable) for services that run as another user= (tmpdirs.py).
+    os.chmod(run_dir, 0o711)
+    atexit.register(shutil.rmtree, run_dir, ignore_errors=True)
+    env = {k: v for k, v in os.environ.items() if k != RUN_ID_ENV}
+    # Its stdin is a pipe whose write end only this process holds (non-inheritable, so no
+    # service gets a copy): the pipe closes exactly when faultbox exits, however it exits.
+    try:
+        _keepalive = subprocess.Popen(
+            [sys.executable, "-I", "-S", os.path.abspath(__file__), run_id, run_dir],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # a Ctrl-C to the terminal's group must not reach it
+            env=env,
+        )
+    except OSError as exc:  # a safety net only: the run goes on without it
+        print(f"faultbox: warning: no watchdog ({exc})", file=sys.stderr)
+    _run_id, _run_dir = run_id, run_dir
 
 
 def run_tmpdir() -> str:
