@@ -12,21 +12,23 @@ from tests.lab.conftest import edit
 FM1 = "failure_modes/FM_001_retry_duplication/scenario.star"
 
 
-def test_reproduce_shows_inv_001_violated_with_its_events(lab_bin: Path) -> None:
-    proc = run_faultbox("lab", "run", "lab", "--fm", "FM_001", "--stage", "reproduce", cwd=REPO)
+def test_lab_run_shows_every_failure_mode_with_its_verdicts(lab_copy: Path) -> None:
+    # a copy: the run's results file must not overwrite the repository lab's last results
+    proc = run_faultbox("lab", "run", str(lab_copy), timeout=400)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
+    # FM_001 reproduced: INV_001 violated, with the events that prove it
     assert "PASS: FM_001 reproduce: reproduced (INV_001 violated)" in out
     assert "the effect of j1 was applied 2 times" in out
-    # the evidence: both leases (the second after the first expired) and both effects
-    assert "lease_expired, attempt 2" in out
+    assert "lease_expired, attempt 2" in out  # the re-lease after the first lease ran out
     assert out.count("effect applied by worker_") == 2
-
-
-def test_prevent_passes_with_the_guardrail(lab_bin: Path) -> None:
-    proc = run_faultbox("lab", "run", "lab", "--fm", "FM_001", "--stage", "prevent", cwd=REPO)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "PASS: FM_001 prevent: prevented by its guardrail (effects: IDEMPOTENT=1)" in proc.stdout
+    assert "PASS: FM_001 prevent: prevented by its guardrail (effects: IDEMPOTENT=1)" in out
+    rows = {line.split()[0]: line for line in out.splitlines() if line.startswith("FM_0")}
+    for fm in ("FM_001", "FM_002", "FM_003", "FM_004"):
+        assert rows[fm].split()[-4:] == ["valid", "reproduced", "prevented", "recovered"], rows
+    assert "PASS: FM_002 reproduce: reproduced (INV_002 violated)" in out
+    assert "PASS: FM_003 reproduce: reproduced (INV_005 violated)" in out
+    assert "held by worker_" in out and "(crashed)" in out  # FM_004's evidence names the crash
 
 
 def test_prevent_fails_with_the_guardrail_switched_off(lab_copy: Path) -> None:
