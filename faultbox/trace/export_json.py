@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
+from faultbox import __version__
+
 from .diagnostics import (
     diagnose,
     effective_rules,
@@ -180,6 +182,8 @@ def _test_json(star_file: str, r: TestResult) -> dict[str, Any]:
     out: dict[str, Any] = {"name": r.name, "result": r.result}
     if r.reason:
         out["reason"] = r.reason
+    if r.location:  # file:line of the failing statement (the console's "at:")
+        out["location"] = r.location
     failure_type = r.failure_type or ("" if r.passed else classify_failure(r.reason))
     if failure_type and not r.passed:
         out["failure_type"] = failure_type
@@ -271,6 +275,7 @@ def build_trace_output(suite: SuiteResult) -> dict[str, Any]:
     matrix = _matrix_json(suite)
     if matrix is not None:
         out["matrix"] = matrix
+    out["faultbox_version"] = __version__  # result files of one version merge (report/merge.py)
     return out
 
 
