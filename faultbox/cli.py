@@ -107,9 +107,13 @@ def cli() -> None:
     type=click.Path(dir_okay=False),
     help="Write the normalized trace (for faultbox diff) to FILE.",
 )
+@click.option(
+    "--html", type=click.Path(dir_okay=False),
+    help="Write a self-contained HTML report (matrix, failures, timelines) to FILE.",
+)  # fmt: skip
 def test_cmd(spec: str, test_name: str | None, seed: int | None, runs: int, timeout: str,
              verbose: bool, show: str, output: str | None, fmt: str, junit: str | None,
-             shiviz: str | None, normalize: str | None) -> None:  # fmt: skip
+             shiviz: str | None, normalize: str | None, html: str | None) -> None:  # fmt: skip
     """Run the tests of SPEC (a .star file) on fresh services."""
     from faultbox.report.terminal import Reporter
     from faultbox.runtime import discovery
@@ -140,7 +144,7 @@ def test_cmd(spec: str, test_name: str | None, seed: int | None, runs: int, time
             hint = f"\n  did you mean --test {guess}?" if guess else ""
             _die(f"no test matches {test_name!r}; available: {names}{hint}")
         tests = selected
-    _check_output_paths(output, junit, shiviz, normalize)
+    _check_output_paths(output, junit, shiviz, normalize, html)
     reporter = Reporter(verbose=verbose, show=show)
     reporter.matrix_cells = sum(1 for t in tests if t.matrix is not None)
     opts = RunOptions(
@@ -156,6 +160,8 @@ def test_cmd(spec: str, test_name: str | None, seed: int | None, runs: int, time
     if show == "fail":  # files get only the failures; the console's matrix table keeps all cells
         reported = dataclasses.replace(suite, results=[r for r in suite.results if not r.passed])
     _write_outputs(reported, output, fmt, junit, shiviz, normalize)
+    if html:
+        _write_html(reported, html)
     reporter.suite_done(suite)
     sys.exit(0 if suite.failed == 0 else 2)
 
@@ -193,6 +199,44 @@ def _write_outputs(suite, output, fmt, junit, shiviz, normalize) -> None:  # typ
         _die(f"cannot write output: {exc}")
     if fmt == "json":
         export_json.write_json(suite, sys.stdout)
+
+
+def _write_html(suite, path: str) -> None:  # type: ignore[no-untyped-def]
+    from faultbox.report import html as html_report
+
+    try:
+        html_report.write_suite_html(suite, path)
+    except OSError as exc:
+        _die(f"cannot write output: {exc}")
+
+
+@cli.command("report")
+@click.argument("results", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option(
+    "-o", "--output", "output", required=True, type=click.Path(dir_okay=False),
+    help="The HTML file to write.",
+)  # fmt: skip
+def report_cmd(results: tuple[str, ...], output: str) -> None:
+    """Render result files (--output JSON) as one self-contained HTML report.
+
+    Several files (the shards of one run) are merged first; files of different specs or
+    faultbox versions, or with a test in two files, are refused (exit 1).
+    """
+    from faultbox.report import html as html_report
+    from faultbox.report.merge import MergeError, merge_files
+
+    _check_output_paths(output)
+    try:
+        doc = merge_files(list(results))
+    except MergeError as exc:
+        _die(str(exc))
+    try:
+        html_report.write_html(doc, output, sources=results)
+    except OSError as exc:
+        _die(f"cannot write {output}: {exc}")
+    n = len(doc["tests"])
+    click.echo(f"wrote {output}: {n} test{'s' if n != 1 else ''} from {len(results)} "
+               f"result file{'s' if len(results) != 1 else ''}", err=True)  # fmt: skip
 
 
 @cli.command("diff")
