@@ -12,11 +12,11 @@ from pathlib import Path
 
 import click
 
-from faultbox import __version__
-from faultbox.runtime import interrupts
+from faultbox import __version__, scale_cli
 from faultbox.generate.command import make_generate_command
 from faultbox.generate.profile import ScenarioProfile
 from faultbox.lab_cli import lab
+from faultbox.runtime import interrupts
 from faultbox.starlark_env.loader import LoadedSpec
 
 
@@ -53,6 +53,7 @@ def cli() -> None:
 
 
 @cli.command("test")
+@scale_cli.scale_options  # -j/--jobs, --serial, --shard, --durations-file
 @click.argument("spec", type=click.Path(dir_okay=False))
 @click.option(
     "--test",
@@ -117,7 +118,7 @@ def test_cmd(spec: str, test_name: str | None, seed: int | None, runs: int, time
     """Run the tests of SPEC (a .star file) on fresh services."""
     from faultbox.report.terminal import Reporter
     from faultbox.runtime import discovery
-    from faultbox.runtime.runner import Interrupted, RunOptions, run_suite
+    from faultbox.runtime.runner import Interrupted, RunOptions
     from faultbox.starlark_env.errors import SpecError
     from faultbox.starlark_env.loader import SpecLoadError, load_spec
 
@@ -144,6 +145,7 @@ def test_cmd(spec: str, test_name: str | None, seed: int | None, runs: int, time
             hint = f"\n  did you mean --test {guess}?" if guess else ""
             _die(f"no test matches {test_name!r}; available: {names}{hint}")
         tests = selected
+    tests = scale_cli.shard_tests(tests)  # --shard K/N or the CI environment
     _check_output_paths(output, junit, shiviz, normalize, html)
     reporter = Reporter(verbose=verbose, show=show)
     reporter.matrix_cells = sum(1 for t in tests if t.matrix is not None)
@@ -152,7 +154,7 @@ def test_cmd(spec: str, test_name: str | None, seed: int | None, runs: int, time
         echo_to=sys.stderr if fmt == "json" else None,  # stdout carries only the JSON
     )  # fmt: skip
     try:
-        suite = run_suite(loaded, tests, opts, on_result=reporter.test_done)
+        suite = scale_cli.run_tests(loaded, tests, opts, reporter)  # -j N: isolated workers
     except (Interrupted, KeyboardInterrupt):  # the latter: raised after a teardown finished
         click.echo("\ninterrupted: services stopped", err=True)
         sys.exit(130)
@@ -317,6 +319,7 @@ def _register_generate() -> None:
 
 _register_generate()
 cli.add_command(lab)  # faultbox lab run/new/index: the failure lab (faultbox/lab_cli.py)
+cli.add_command(scale_cli.merge_cmd)  # faultbox merge: the shards' result files as one
 
 
 def main() -> None:

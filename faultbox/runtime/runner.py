@@ -210,19 +210,31 @@ def run_suite(
     started = time.monotonic()
     results: list[TestResult] = []
     for case in tests:
-        last: TestResult | None = None
-        passed_runs = 0
-        for run_index in range(opts.runs):
-            seed = opts.seed if opts.seed is not None else run_index
-            last = run_test(spec, case, seed, opts)
-            last.run_index = run_index
-            if not last.passed:
-                break
-            passed_runs += 1
-        assert last is not None
+        last, passed_runs = run_case(spec, case, opts)
         if on_result is not None:
             on_result(last, passed_runs, opts.runs)
         results.append(last)
+    return suite_result(spec, results, started)
+
+
+def run_case(spec: LoadedSpec, case: TestCase, opts: RunOptions) -> tuple[TestResult, int]:
+    """Run one test ``opts.runs`` times (up to its first failure): its last result and how
+    many runs passed. One test of :func:`run_suite`, or of a ``-j N`` worker."""
+    last: TestResult | None = None
+    passed_runs = 0
+    for run_index in range(opts.runs):
+        seed = opts.seed if opts.seed is not None else run_index
+        last = run_test(spec, case, seed, opts)
+        last.run_index = run_index
+        if not last.passed:
+            break
+        passed_runs += 1
+    assert last is not None
+    return last, passed_runs
+
+
+def suite_result(spec: LoadedSpec, results: list[TestResult], started: float) -> SuiteResult:
+    """The suite of ``results`` (in the tests' order), timed from ``started`` (monotonic)."""
     suite = SuiteResult(
         star_file=spec.display_path, results=results,
         duration_ms=int((time.monotonic() - started) * 1000),
