@@ -128,6 +128,7 @@ def test_supervisor_process_killed_services_die(target: Path, scratch: Path) -> 
     finally:
         helper.kill()
         helper.wait(5)
+        helper.stdout.close()
 
 
 def _decisions(make_harness, target_args: tuple[object, ...], seed: int, path: Path) -> list[str]:
