@@ -205,8 +205,27 @@ class Chromium:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, 9)
         self.proc.wait()
+        self._await_group_gone()
         self._reader.join(10)  # EOF once the browser is gone; then its fd can be closed
         for fd in (self._to_child, self._from_child):
             with contextlib.suppress(OSError):
                 os.close(fd)
         shutil.rmtree(self.profile, ignore_errors=True)
+
+    def _await_group_gone(self) -> None:
+        """Wait until no process of the browser's group exists (zombies included).
+
+        Its helpers are re-parented when the browser dies; if that is us (a child subreaper,
+        as faultbox's runtime makes its process), we reap them here.
+        """
+        deadline = time.monotonic() + self.timeout_s
+        while time.monotonic() < deadline:
+            with contextlib.suppress(ChildProcessError):
+                while os.waitpid(-self.proc.pid, os.WNOHANG)[0]:
+                    pass
+            try:
+                os.killpg(self.proc.pid, 9)
+            except ProcessLookupError:
+                return
+            time.sleep(0.02)  # polling for the kernel to finish killing them
+        raise CdpError(f"processes of chromium's group {self.proc.pid} outlived SIGKILL")
