@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.conftest import REPO, run_faultbox
+from tests.conftest import run_faultbox
 from tests.lab.conftest import edit
 
 FM1 = "failure_modes/FM_001_retry_duplication/scenario.star"
