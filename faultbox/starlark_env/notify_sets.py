@@ -25,6 +25,7 @@ from typing import Any
 from starlark.syntax import ast
 
 from faultbox.intercept import expand_syscalls
+from faultbox.trace.vocabulary import Field
 
 from .spec_syntax import (
     AnalyzedSpec,
@@ -132,10 +133,10 @@ class NotifySets:
             for kw in keywords(call):
                 if kw.name.name in ("first", "then"):
                     pairs = dict_entries(kw.value)
-                    self.add_query(pairs.get("service"), pairs.get("syscall"))
+                    self.add_query(pairs.get("service"), pairs.get(Field.SYSCALL))
         elif name:
             by_name = {kw.name.name: kw.value for kw in keywords(call)}
-            self.add_query(by_name.get("service"), by_name.get("syscall"))
+            self.add_query(by_name.get("service"), by_name.get(Field.SYSCALL))
 
     def add_registered_assumptions(self) -> None:
         """Rules of every registered fault_assumption (whatever built it)."""

@@ -22,6 +22,7 @@ from starlark.syntax import ast
 
 from faultbox.common.binaries import find_binary
 from faultbox.intercept import expand_syscalls
+from faultbox.trace.vocabulary import Field
 
 from ._builtin import _BUILTINS
 from .errors import SpecError
@@ -166,10 +167,10 @@ class _CallChecker:
             for kw in keywords(call):
                 if kw.name.name in ("first", "then"):
                     pairs = dict_entries(kw.value)
-                    self._query(file, name, pairs.get("service"), pairs.get("syscall"))
+                    self._query(file, name, pairs.get("service"), pairs.get(Field.SYSCALL))
         elif name:
             by_name = {kw.name.name: kw.value for kw in keywords(call)}
-            self._query(file, name, by_name.get("service"), by_name.get("syscall"))
+            self._query(file, name, by_name.get("service"), by_name.get(Field.SYSCALL))
 
     def _signature(self, file: str, call: ast.CallExpression) -> None:
         """Calls that cannot fit a builtin's signature, and unknown keyword arguments of step
