@@ -14,6 +14,7 @@ so the page only draws them.
 
 from __future__ import annotations
 
+import bisect
 import datetime as _dt
 import json
 import re
@@ -131,7 +132,7 @@ def _windows(events: list[dict[str, Any]], t: list[int], lane: dict[str, int],
 def _arrows(events: list[dict[str, Any]], lane: dict[str, int]) -> list[list[int]]:
     """Steps as arrows ``[from_event, to_event, from_lane, to_lane]`` from the vector clocks.
 
-    ``step_send``: to the target's first event after it whose clock has seen the test's
+    ``step_send``: to the target's first event after it, if its clock has seen the test's
     previous tick (the target learns it when the step starts). ``step_recv``: from the target's
     event the test's clock has caught up with (the target's own component is its event count).
     An end is -1 when the target recorded nothing; the page then draws to its lane.
@@ -148,10 +149,10 @@ def _arrows(events: list[dict[str, Any]], lane: dict[str, int]) -> list[list[int
         own = by_host.get(target, [])
         if ev["type"] == EventType.STEP_SEND:
             seen = clock.get(TEST_HOST, 1) - 1
-            to = next(
-                (j for j in own if j > i and events[j].get("vector_clock", {}).get(TEST_HOST, 0) >= seen),
-                -1,
-            )  # fmt: skip
+            k = bisect.bisect_right(own, i)  # the target's first event after the send
+            to = own[k] if k < len(own) else -1
+            if to >= 0 and events[to].get("vector_clock", {}).get(TEST_HOST, 0) < seen:
+                to = -1  # it has not heard of the step (cannot happen with rule 3)
             out.append([i, to, lane[TEST_HOST], lane.get(target, -1)])
         else:
             known = clock.get(target, 0)

@@ -201,7 +201,7 @@
   }
 
   // ---- one test: timeline, filters, list, detail, outputs ----
-  const LANE_H = 28, AXIS_H = 24, LEFT = 120, PAD = 6;
+  const LANE_H = 28, AXIS_H = 24, LEFT = 120, PAD = 18, MAX_ARROWS = 400;
   let cur = null;  // the state of the open test view
 
   function prepare(t) {
@@ -360,7 +360,8 @@
       ctx.fillStyle = "#e6e9ef";
       ctx.fillRect(X, AXIS_H - 5, 1, g.h - AXIS_H + 5);
       ctx.fillStyle = "#6b7385";
-      const label = cur.axis === "time" ? `${+(x / 1000).toFixed(3)}ms` : `#${Math.round(x) + 1}`;
+      const label = cur.axis !== "time" ? `#${Math.round(x) + 1}`
+        : step >= 1e6 ? `${+(x / 1e6).toFixed(3)}s` : `${+(x / 1000).toFixed(3)}ms`;
       ctx.fillText(label, X + 3, 14);
     }
     // fault / partition / trace windows
@@ -409,14 +410,22 @@
     ctx.strokeStyle = COLORS[CAT.step];
     ctx.fillStyle = COLORS[CAT.step];
     ctx.lineWidth = 1.3;
-    let drawn = 0;
-    for (const [from, to, fromLane, toLane] of t.arrows) {
+    const shown = [];
+    for (const arrow of t.arrows) {
+      const [from, to, fromLane, toLane] = arrow;
       if (cur.hiddenLanes.has(String(fromLane)) || cur.hiddenLanes.has(String(toLane))) continue;
       const a = from >= 0 ? from : to, b = to >= 0 ? to : from;
       if (!visible[a] && !visible[b]) continue;
       const X0 = g.px(xOf(a)), X1 = g.px(xOf(b));
       if (Math.max(X0, X1) < LEFT || Math.min(X0, X1) > g.w) continue;
-      if (++drawn > 4000) break;  // beyond that arrows are a blur; zoom in to see them
+      shown.push([X0, X1, fromLane, toLane]);
+    }
+    if (shown.length > MAX_ARROWS) {  // a blur of lines says nothing: ask for a zoom instead
+      ctx.fillStyle = "#7b4fc9";
+      ctx.fillText(`${shown.length} steps in view: zoom in to see their arrows`, LEFT + 8, g.h - 4);
+      return;
+    }
+    for (const [X0, X1, fromLane, toLane] of shown) {
       const y0 = g.laneY(fromLane) + LANE_H / 2, y1 = g.laneY(toLane) + LANE_H / 2;
       ctx.beginPath();
       ctx.moveTo(X0, y0);
