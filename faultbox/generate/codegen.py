@@ -16,7 +16,7 @@ from faultbox.intercept import expand_syscalls
 
 from .mutations import CATEGORIES, Mutation
 from .profile import Skipped
-from .topology import Symbol, Topology, load_path
+from .call_graph import Symbol, Topology, load_path
 
 HEADER = """\
 # ============================================================

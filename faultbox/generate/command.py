@@ -1,7 +1,7 @@
 """``faultbox generate SPEC``: write ``<scenario>.faults.star`` files (or one ``--output`` file).
 
 The CLI builds the command with :func:`make_generate_command`, handing in the profile runner
-(``runtime/profile.py``): this package never imports the runtime.
+(``runtime/profile_runner.py``): this package never imports the runtime.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from faultbox.starlark_env.loader import LoadedSpec, SpecLoadError, load_spec
 from . import codegen
 from .mutations import Mutation, build_mutations, dry_run_counts, select
 from .profile import ProfileRunner, Skipped, apply_profile, profiled_syscalls
-from .topology import Topology, analyze, load_path
+from .call_graph import Topology, analyze, load_path
 
 
 def _fail(message: str, *hints: str) -> NoReturn:
@@ -200,7 +200,7 @@ def _generate(
 
 def make_generate_command(profile_runner: ProfileRunner | None) -> click.Command:
     """The ``generate`` command; ``profile_runner`` runs scenarios on real services (the CLI
-    passes ``runtime.profile.profile_scenarios``; None: every run is static)."""
+    passes ``runtime.profile_runner.profile_scenarios``; None: every run is static)."""
 
     @click.command("generate")
     @click.argument("spec", type=click.Path(dir_okay=False))

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from faultbox.starlark_env.values import Service
 
-from .topology import Edge, Topology
+from .call_graph import Edge, Topology
 
 CATEGORIES = ("network", "disk")
 

@@ -5,7 +5,7 @@ could fault intercepted (nothing denied), then keeps a mutation only when its sy
 for the faulted service. A fault that cannot fire proves nothing and passes as a green cell.
 
 The run itself needs the runtime (processes, seccomp), which sits above this package: the CLI
-hands ``command.py`` a :class:`ProfileRunner` (``runtime/profile.py``), so this module only
+hands ``command.py`` a :class:`ProfileRunner` (``runtime/profile_runner.py``), so this module only
 defines what the runner returns and how to read it.
 """
 

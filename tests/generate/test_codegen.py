@@ -7,7 +7,7 @@ from pathlib import Path
 
 from faultbox.generate import codegen
 from faultbox.generate.mutations import build_mutations, select
-from faultbox.generate.topology import analyze
+from faultbox.generate.call_graph import analyze
 from faultbox.runtime import discovery
 from faultbox.starlark_env.loader import load_spec
 
@@ -141,7 +141,7 @@ def test_disk_only_loads_only_what_it_uses(spec_dir: Path, fbx) -> None:
 
 
 def test_no_mutations() -> None:
-    from faultbox.generate.topology import Topology
+    from faultbox.generate.call_graph import Topology
 
     topo = Topology(source=Path("/x/spec.star"), services=[], edges=[], scenarios=[])
     text = codegen.render(topo, [], Path("/x/a.faults.star"), "spec.star", DAY)

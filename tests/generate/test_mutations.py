@@ -11,7 +11,7 @@ from faultbox.generate.mutations import (
     sanitize,
     select,
 )
-from faultbox.generate.topology import analyze
+from faultbox.generate.call_graph import analyze
 from faultbox.starlark_env.loader import load_spec
 
 TWO_CALLEES = """

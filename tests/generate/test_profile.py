@@ -12,7 +12,7 @@ import pytest
 
 from faultbox.generate.mutations import Mutation, build_mutations
 from faultbox.generate.profile import Call, ScenarioProfile, apply_profile, profiled_syscalls
-from faultbox.generate.topology import analyze
+from faultbox.generate.call_graph import analyze
 from faultbox.starlark_env.loader import load_spec
 
 

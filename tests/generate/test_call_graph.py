@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from faultbox.generate.topology import analyze, find_edges, load_path
+from faultbox.generate.call_graph import analyze, find_edges, load_path
 from faultbox.starlark_env.loader import load_spec
 
 THREE_TIER = """
