@@ -305,9 +305,9 @@ def diff_cmd(a: str, b: str, color: bool | None, services: tuple[str, ...],
 
 
 def _profile_scenarios(spec: LoadedSpec, scenarios: Sequence[str], syscalls: frozenset[str]) -> list[ScenarioProfile]:  # fmt: skip
-    """``generate``'s profile runner: the scenarios once on real services (runtime/profile.py)."""
+    """``generate``'s profile runner: the scenarios once on real services (runtime/profile_runner.py)."""
     # local import: the runtime loads only when generate really profiles
-    from faultbox.runtime.profile import profile_scenarios
+    from faultbox.runtime.profile_runner import profile_scenarios
 
     return profile_scenarios(spec, scenarios, syscalls)
 
