@@ -8,12 +8,16 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bench.html.measure import synthesise
+from faultbox.report.html import write_html
+from faultbox.report.merge import MergeError, merge_files
 from tests.report.chromium import Chromium
 
 # An attribute or CSS url that would make the browser fetch something.
@@ -217,3 +221,53 @@ def test_text_from_the_run_cannot_break_out_of_the_page(
     assert browser.eval("document.title") != "owned"
     assert evil in browser.eval("document.getElementById('failures').innerText")
     assert browser.eval("document.querySelectorAll('#failures b').length") == 0
+
+
+def test_merging_shards_gives_back_the_whole_run(ch12: Path, tmp_path: Path) -> None:
+    """The run's result file cut in two (tests and matrix cells) merges back to its content."""
+    doc = json.loads((ch12 / "out.json").read_text())
+    tests = doc["tests"]
+    halves = [tests[::2], tests[1::2]]
+    paths = []
+    for k, part in enumerate(halves):
+        names = {t["name"] for t in part}
+        shard = {**doc, "tests": part, "pass": sum(t["result"] == "pass" for t in part)}
+        shard["fail"] = len(part) - shard["pass"]
+        cells = [c for c in doc["matrix"]["cells"]
+                 if f"test_matrix_{c['scenario']}_{c['fault']}" in names]  # fmt: skip
+        shard["matrix"] = {**doc["matrix"], "cells": cells, "total": len(cells)}
+        paths.append(tmp_path / f"shard{k}.json")
+        paths[-1].write_text(json.dumps(shard))
+    merged = merge_files(paths)
+    assert [t["name"] for t in merged["tests"]] == [t["name"] for t in halves[0] + halves[1]]
+    assert (merged["pass"], merged["fail"]) == (doc["pass"], doc["fail"])
+    m, original = merged["matrix"], doc["matrix"]
+    assert (m["scenarios"], m["faults"]) == (original["scenarios"], original["faults"])
+    for key in ("total", "passed", "failed", "passed_without_fault"):
+        assert m[key] == original[key], key
+    assert sorted(map(json.dumps, m["cells"])) == sorted(map(json.dumps, original["cells"]))
+    assert merged["faultbox_version"] == doc["faultbox_version"]
+    with pytest.raises(MergeError, match="result format version 1"):
+        (tmp_path / "v1.json").write_text(json.dumps({**doc, "version": 1}))
+        merge_files([tmp_path / "v1.json"])
+
+
+def test_a_report_of_100k_events_opens_and_answers_a_click(
+    ch12: Path, tmp_path: Path, browser: Chromium
+) -> None:
+    """The chapter-12 run grown to 100,000 events in one test (bench/html/measure.py)."""
+    doc = synthesise(json.loads((ch12 / "out.json").read_text()), 100_000)
+    big = max(range(len(doc["tests"])), key=lambda i: len(doc["tests"][i]["events"]))
+    page = tmp_path / "big.html"
+    write_html(doc, page)
+    assert page.stat().st_size < 15_000_000  # compact: the indented JSON is ~57 MB
+    started = time.monotonic()
+    _open(browser, page)
+    browser.eval(f"window.faultboxReport.open({big})")
+    assert browser.eval("window.faultboxReport.state().visible") == 100_000
+    point = browser.eval("window.faultboxReport.eventPoint(50000)")
+    browser.click(point["x"], point["y"])
+    browser.wait_for("window.faultboxReport.state().selected >= 0")
+    assert browser.eval("document.querySelectorAll('#list-rows .row').length") < 100  # virtualised
+    # Generous for a loaded 2-core machine; measured figures are in docs/performance.md.
+    assert time.monotonic() - started < 30
