@@ -24,10 +24,48 @@ def demo_bin() -> Path:
     return REPO / "bin"
 
 
-def free_port() -> int:
+def _ephemeral_low() -> int:
+    """The lowest port the kernel hands out on its own (bind to 0, connect without bind)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+# Ports for specs come from just below the ephemeral range. A port picked by binding 0 and
+# closing lies *inside* that range: between the close and the service's own bind, any
+# outgoing connection on the machine (more of them on a loaded machine with slow services)
+# may get it as its local port, and the service fails with "address in use". Ports below the
+# range are only ever taken by an explicit bind: other tests' fixed ports, serialised by the
+# test lock (/tmp/faultbox-test.lock). The start depends on the pid so that two pytest
+# processes (a run outside the lock) do not walk the same sequence.
+_PORT_HIGH = _ephemeral_low()
+_PORT_LOW = min(30000, _PORT_HIGH - 1000)
+_port_cursor = [os.getpid() * 61 % (_PORT_HIGH - _PORT_LOW)]
+
+
+def _bindable(port: int) -> bool:
+    """Nothing listens on ``port`` (any address) and no connection of it lingers."""
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        try:
+            s.bind(("0.0.0.0", port))  # no SO_REUSEADDR: a TIME_WAIT socket counts as taken
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
+    """A TCP port for a service to bind, outside the kernel's ephemeral range.
+
+    Never the same port twice in one pytest process (two calls in a test get two ports).
+    """
+    span = _PORT_HIGH - _PORT_LOW
+    for _ in range(span):
+        port = _PORT_LOW + _port_cursor[0] % span
+        _port_cursor[0] += 1
+        if _bindable(port):
+            return port
+    raise RuntimeError(f"no free port in {_PORT_LOW}..{_PORT_HIGH - 1}")
 
 
 def run_faultbox(

@@ -61,9 +61,11 @@ def wait_ready(proc: ServiceProcess, hc: Healthcheck | None, ports: list[int]) -
 
 
 def _exited_message(proc: ServiceProcess) -> str:
-    # Give the output threads a moment to collect the last lines.
+    # Give the output threads a moment to collect the last lines (the pipes reach EOF as the
+    # process exits, so this returns at once unless a child of it still holds them; 5 s, not
+    # less: on a loaded machine the reader thread may not run for a while).
     for cap in proc.outputs.values():
-        cap.done.wait(0.5)
+        cap.done.wait(5.0)
     return f'service "{proc.name}" {proc.describe_exit()} before it was ready' + _tail(proc)
 
 

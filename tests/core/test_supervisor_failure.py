@@ -49,11 +49,12 @@ def test_supervisor_crash_fails_the_test_and_kills_services(
 
     monkeypatch.setattr(Session, "_on_syscall", crashing_sink)
     start = time.monotonic()
-    result = run_test(spec, case, 0, RunOptions(timeout_s=30))
+    result = run_test(spec, case, 0, RunOptions(timeout_s=120))
     assert not result.passed
     assert result.reason.startswith("supervisor failed:"), result.reason
     assert "injected supervisor crash" in result.reason
-    assert time.monotonic() - start < 15
+    # noticed when it happens, not at the 120 s test timeout (seconds even on a loaded machine)
+    assert time.monotonic() - start < 60
     for pid in set(pids):
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)

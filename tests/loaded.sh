@@ -1,0 +1,25 @@
+#!/bin/sh
+# Run pytest with every core busy: one shell busy loop per core (nproc), started only once the
+# test lock is held (waiting for the lock must not slow down someone else's run) and killed on
+# every way out: pass, failure, Ctrl-C, SIGTERM.
+#
+# Usage: tests/loaded.sh PYTHON [pytest arguments...]   (make test-loaded ARGS="tests/core")
+set -u
+py=${1:?usage: tests/loaded.sh PYTHON [pytest arguments...]}
+shift
+lock=/tmp/faultbox-test.lock
+
+exec 9>>"$lock"
+flock 9
+pids=""
+trap 'kill $pids 2>/dev/null' EXIT
+trap 'exit 130' INT TERM HUP
+for _ in $(seq "$(nproc)"); do
+    # fd 9 closed: a loop must never be what keeps the lock
+    (exec 9>&-; while :; do :; done) &
+    pids="$pids $!"
+done
+echo "loaded.sh: $(nproc) busy loops (pids$pids), lock $lock held"
+# pytest without fd 9 as well: a process a test leaves behind cannot hold the lock either
+"$py" -m pytest -q -p no:randomly "$@" 9>&-
+exit $?
