@@ -136,7 +136,7 @@
     }
     const warn = [];
     for (const t of TESTS) {
-      for (const f of t.faults_not_fired || []) warn.push([t, `fault ${f.syscall}=${f.spec} on ${f.service} never fired: ${f.message}`]);
+      for (const f of t.faults_not_fired || []) warn.push([t, f.message]);
       for (const d of t.diagnostics || []) {
         if (d.level === "warning" && d.code !== "FAULT_NOT_FIRED") warn.push([t, `${d.code}: ${d.message}`]);
       }
@@ -256,7 +256,7 @@
           el("td", { cls: "mono", text: `${f.syscall}=${f.action}${f.errno ? "(" + f.errno + ")" : ""}${f.path ? ` path="${f.path}"` : ""}` }),
           el("td", { text: f.label }), el("td", { text: String(f.hits) })))));
     }
-    const notes = [...(t.faults_not_fired || []).map((f) => `WARNING: fault ${f.syscall}=${f.spec} on ${f.service} never fired: ${f.message}`),
+    const notes = [...(t.faults_not_fired || []).map((f) => `WARNING: ${f.message}`),
       ...(t.diagnostics || []).filter((d) => d.code !== "FAULT_NOT_FIRED").map((d) =>
         `${d.level === "info" ? "NOTE" : d.level.toUpperCase()}: ${d.message}${d.suggestion ? " — " + d.suggestion : ""}`)];
     if (notes.length) box.append(el("h3", { text: "Diagnostics" }), ...notes.map((n) => el("div", { cls: "warning", text: n })));
