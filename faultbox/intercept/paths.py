@@ -74,6 +74,10 @@ class PathResolver:
             self.forget(tid)
             return ""
 
+    def read_memory(self, tid: int, addr: int, length: int) -> bytes:
+        """Up to ``length`` (≤ 4096) bytes of ``tid``'s memory at ``addr`` (b"" if unreadable)."""
+        return self._mem.read(tid, addr, length)
+
     def _cwd(self, tid: int) -> str:
         try:
             return os.readlink(f"/proc/{tid}/cwd")

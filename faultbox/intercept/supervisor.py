@@ -50,6 +50,7 @@ from faultbox.intercept.ioctl import (
     RESP,
     set_sync_wakeup,
 )
+from faultbox.intercept.journal import ServiceJournal
 from faultbox.intercept.native import BUFFER_CAP, NativeEngine, want_native
 from faultbox.intercept.paths import PathResolver
 from faultbox.intercept.periodic import FLUSH_EVERY_S, PeriodicFlush
@@ -73,7 +74,10 @@ class SupervisorFailure(Exception):
 class _Attached:
     """One attached service process."""
 
-    __slots__ = ("service", "proc", "listener", "pidfd", "pgid", "rules", "open", "exited")
+    __slots__ = (
+        "service", "proc", "listener", "pidfd", "pgid", "rules", "open", "exited", "journal",
+        "closed",
+    )  # fmt: skip
 
     def __init__(
         self, service: str, proc: LaunchedProcess, listener: int | None, rules: ServiceRules
@@ -86,6 +90,11 @@ class _Attached:
         self.rules = rules
         self.open = listener is not None
         self.exited = False
+        # crash(lose_unsynced=True) needs it: its notifications are decided in Python
+        self.journal: ServiceJournal | None = None
+        self.closed = threading.Event()  # set when every filtered task has exited
+        if not self.open:
+            self.closed.set()
 
 
 class Supervisor:
@@ -110,6 +119,7 @@ class Supervisor:
         self._sink_broken = False
         self._names = names_by_number(host_arch()) if host_arch() else {}
         self._rules: dict[str, ServiceRules] = {}
+        self._journals: dict[str, ServiceJournal] = {}
         self._attached: list[_Attached] = []
         self._listeners: dict[int, _Attached] = {}
         self._pidfds: dict[int, _Attached] = {}
@@ -155,6 +165,7 @@ class Supervisor:
                 proc.kill_group()
                 raise RuntimeError(f"supervisor is not running: {self.failure or 'stopped'}")
             att = _Attached(service, proc, proc.take_listener(), self._service_rules(service))
+            att.journal = self._journals.get(service)
             self._attached.append(att)
             self._pidfds[att.pidfd] = att
             self._ep.register(att.pidfd, _EPOLLIN)
@@ -163,7 +174,11 @@ class Supervisor:
             if att.open:
                 self._listeners[att.listener] = att
                 set_sync_wakeup(att.listener)
-                if self._native is not None:
+                if self._native is not None and att.journal is not None:
+                    # journaling reads /proc in Python: the loop only reports readiness and
+                    # _on_fd decides in Python, exactly as the Python loop does
+                    self._native.loop.watch(att.listener, True)
+                elif self._native is not None:
                     # the native loop polls listeners itself (see loop.c: why not epoll)
                     numbers = numbers_for(proc.notify, host_arch()) if host_arch() else []
                     self._native.attach(att.listener, att.rules, numbers)
@@ -172,6 +187,26 @@ class Supervisor:
                     self._ep.register(att.listener, _EPOLLIN)
             if self._native is not None:
                 os.eventfd_write(self._wake, 1)  # its poll set changed: restart the wait
+
+    def enable_journal(self, service: str) -> ServiceJournal:
+        """Journal ``service``'s un-fsynced writes from its next :meth:`attach` on
+        (journal.py); the same journal serves every process attached under the name."""
+        with self._lock:
+            journal = self._journals.get(service)
+            if journal is None:
+                journal = self._journals[service] = ServiceJournal(service, self.seed)
+            return journal
+
+    def journal(self, service: str) -> ServiceJournal | None:
+        """The journal of ``service``, or None if it is not journaled."""
+        return self._journals.get(service)
+
+    def wait_detached(self, service: str, timeout: float) -> bool:
+        """Wait until every filtered task of ``service`` has exited (listener hang-up)."""
+        with self._lock:
+            events = [a.closed for a in self._attached if a.service == service]
+        deadline = time.monotonic() + timeout
+        return all(e.wait(max(0.0, deadline - time.monotonic())) for e in events)
 
     def add_rules(self, service: str, rules: Iterable[Rule]) -> RuleHandle:
         """Stack a rule set on ``service``; it applies until :meth:`remove_rules`."""
@@ -315,6 +350,9 @@ class Supervisor:
         """A wake-up, a pidfd, or a listener's error/hang-up (native loop; poll masks)."""
         att = self._listeners.get(fd)
         if att is not None:
+            if mask & _EPOLLIN and att.journal is not None:
+                self._handle(att)  # a journaled service: decided in Python
+                return
             if mask & (_EPOLLERR | select.POLLNVAL):
                 raise SupervisorFailure(f"listener of {att.service} reported an error")
             if mask & _EPOLLHUP:
@@ -372,6 +410,10 @@ class Supervisor:
                 self._dropped += 1
                 return
         fired = evaluate(att.service, plan, path, port) if plan.entries else None
+        journal = att.journal
+        if journal is not None and (fired is None or fired.action != ACT_DENY):
+            # the pre-image is read now, before the write may run (a delayed one included)
+            journal.note(plan.name, tid, args, path, self._resolver)
         # The record goes in before the answer: once the target sees the result, flush()
         # is guaranteed to deliver it.
         if fired is None:
@@ -434,6 +476,7 @@ class Supervisor:
         with contextlib.suppress(OSError):
             self._ep.unregister(fd)
         os.close(fd)
+        att.closed.set()
 
     def _deliver(self) -> int:
         """Pass buffered records to the sink, in order (any thread; serialised); how many."""
@@ -525,6 +568,9 @@ class Supervisor:
         for att in self._attached:
             self._close_listener(att)
             os.close(att.pidfd)
+            att.closed.set()
+        for journal in self._journals.values():
+            journal.close()
         self._attached.clear()
         self._pidfds.clear()
         self._resolver.close()

@@ -6,6 +6,11 @@
 the per-test ``{tmpdir}`` data directory is the one the crashed process used), re-attaches it
 to the session's supervisor under the same service name (the rule sets active for that name
 apply to the new process too), and waits for its healthcheck.
+
+``crash(name, lose_unsynced=True)`` models a power loss: once every process of the service
+is gone, the supervisor's journal (intercept/journal.py) undoes every write that no fsync
+covered; each file it touched is an ``unsynced_dropped`` event (docs/crash-consistency.md).
+``crash`` and ``restart`` are events of their own too.
 """
 
 from __future__ import annotations
@@ -24,13 +29,25 @@ if TYPE_CHECKING:  # the session imports this module; only the type goes the oth
 REAP_TIMEOUT_S = 10.0
 
 
-def crash(session: Session, name: str) -> None:
-    """SIGKILL ``name``'s process group now and wait until it is gone."""
+def crash(session: Session, name: str, lose_unsynced: bool = False, torn: bool = False) -> None:
+    """SIGKILL ``name``'s process group now and wait until it is gone; with ``lose_unsynced``
+    drop what it wrote since each file's last fsync (``torn``: a prefix of each file's last
+    write survives)."""
     proc = session.processes.get(name)
     if proc is None:
         raise ServiceStartError(f"crash({name}): the service is not running in this test")
     if proc.exited:
         raise ServiceStartError(f"crash({name}): the service already {proc.describe_exit()}")
+    journal = session.supervisor.journal(name) if session.supervisor is not None else None
+    if lose_unsynced and journal is None:
+        raise ServiceStartError(
+            f"crash({name}, lose_unsynced=True): the service's writes are not journaled "
+            "(name the service directly in crash(), so the spec analysis sees it)"
+        )
+    session.log.emit_ordered(
+        "crash", name,
+        {"lose_unsynced": str(lose_unsynced).lower(), "torn": str(torn).lower()},
+    )  # fmt: skip
     gone = threading.Event()
     proc.exit_callbacks.append(lambda _code: gone.set())
     proc.kill()  # marks it stopping: the session's exit watch records nothing of its own
@@ -46,6 +63,17 @@ def crash(session: Session, name: str) -> None:
             "crashed": "true",
         },  # fmt: skip
     )
+    if lose_unsynced and journal is not None:
+        # every filtered task (forked children too) must be gone before the undo
+        if not session.supervisor.wait_detached(name, REAP_TIMEOUT_S):
+            raise ServiceStartError(f"crash({name}): its processes survived SIGKILL")
+        for d in journal.drop_unsynced(torn):
+            fields = {"path": d.path, "bytes": str(d.bytes), "writes": str(d.writes)}
+            if d.removed:
+                fields["removed"] = "true"
+            if torn:
+                fields["torn_kept"] = str(d.torn_kept)
+            session.log.emit("unsynced_dropped", name, fields)
 
 
 def restart(session: Session, name: str) -> None:
@@ -56,6 +84,7 @@ def restart(session: Session, name: str) -> None:
     if not old.exited:
         crash(session, name)  # restart of a running service: it goes down first
     old.stop(0.0)  # closes what the dead process left: its output pipes and pidfd
+    session.log.emit_ordered("restart", name)
     svc = session.spec.registry.services[name]
     proc = ServiceProcess(
         name, old.argv, old.env,

@@ -165,6 +165,8 @@ class Session:
         proc.exit_callbacks.append(functools.partial(self._on_exit, svc.name))
         if proc.proc.listener_fd is not None:
             try:
+                if svc.name in self.spec.registry.journaled:  # crash(lose_unsynced=True)
+                    self._supervisor().enable_journal(svc.name)
                 self._supervisor().attach(svc.name, proc.proc)
             except RuntimeError as exc:  # the supervisor already failed or is stopping
                 raise ServiceStartError(f'service "{svc.name}" failed to start: {exc}') from None
@@ -174,9 +176,9 @@ class Session:
         for decl in background_sources(svc):  # this test's readers; the session stops them
             self.sources.append(start_reader(self.log, svc, decl))
 
-    def crash(self, name: str) -> None:
+    def crash(self, name: str, lose_unsynced: bool = False, torn: bool = False) -> None:
         """SIGKILL a service mid-test (the ``crash()`` builtin; see lifecycle.py)."""
-        lifecycle.crash(self, name)
+        lifecycle.crash(self, name, lose_unsynced, torn)
 
     def restart(self, name: str) -> None:
         """Start a service again as it was started (the ``restart()`` builtin)."""

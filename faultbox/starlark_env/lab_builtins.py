@@ -289,12 +289,20 @@ def _service_name(value: Any, builtin_name: str) -> str:
 
 
 @builtin("crash")
-def crash(service: Any) -> None:
-    """SIGKILL the service's process group now; recorded as ``service_exited`` crashed=true."""
+def crash(service: Any, lose_unsynced: Any = False, torn: Any = False) -> None:
+    """SIGKILL the service's process group now; recorded as ``service_exited`` crashed=true.
+
+    ``lose_unsynced=True``: a power loss — what it wrote since each file's last fsync is
+    undone (docs/crash-consistency.md); ``torn=True``: a prefix of each file's last write
+    survives."""
     name = _service_name(service, "crash")
+    want(lose_unsynced, bool, "crash", "lose_unsynced", "True or False")
+    want(torn, bool, "crash", "torn", "True or False")
+    if torn and not lose_unsynced:
+        raise SpecError("crash(): torn=True needs lose_unsynced=True")
     session = require_session("crash")
     try:
-        session.crash(name)
+        session.crash(name, lose_unsynced, torn)
     except Exception as exc:  # a lifecycle failure fails the test, at the crash() line
         raise SpecError(str(exc)) from None
 

@@ -12,7 +12,11 @@ resolved against the file's globals:
 - ``monitor``, ``events``, ``assert_eventually``, ``assert_never``, ``assert_before``: the
   ``syscall=`` filter (its family) on the ``service=`` filter's service, or on every service
   when the filter is absent or a glob — otherwise such a query would pass vacuously;
-- every registered ``fault_assumption``'s rules (also those built in loaded files).
+- every registered ``fault_assumption``'s rules (also those built in loaded files);
+- ``crash(svc, lose_unsynced=…)`` (any value but a literal ``False``): the write, fsync,
+  truncate, open and rename families, and the service is *journaled*
+  (``registry.journaled``; docs/crash-consistency.md) — only specs that can drop
+  un-fsynced data pay for the journal.
 
 A call whose service cannot be resolved statically counts for every service. The checks
 (``spec_checks``) run first, so every name here is known to be a syscall or an op.
@@ -25,6 +29,7 @@ from typing import Any
 from starlark.syntax import ast
 
 from faultbox.intercept import expand_syscalls
+from faultbox.intercept.journal import JOURNAL_FAMILIES
 from faultbox.trace.vocabulary import Field
 
 from .spec_syntax import (
@@ -75,6 +80,7 @@ class NotifySets:
         self.resolve = Resolver(spec)
         self.spec = spec
         self.notify: dict[str, set[str]] = {name: set() for name in spec.registry.services}
+        self.journaled: set[str] = set()
 
     def add_name(self, name: str, targets: list[Service]) -> None:
         """A fault keyword or traced name on ``targets``: an op of some, else a syscall."""
@@ -123,6 +129,9 @@ class NotifySets:
                     for element in string_items(kw.value):
                         self.add_name(element.value, targets)
             return
+        if self.resolve.builtin_name(file, fn, frozenset({"crash"})):
+            self.add_crash(file, call)
+            return
         if self.resolve.builtin_name(file, fn, frozenset({"partition"})):
             for arg in positional(call)[:2]:
                 for svc in self.resolve.targets(file, arg):
@@ -138,6 +147,17 @@ class NotifySets:
             by_name = {kw.name.name: kw.value for kw in keywords(call)}
             self.add_query(by_name.get("service"), by_name.get(Field.SYSCALL))
 
+    def add_crash(self, file: str, call: ast.CallExpression) -> None:
+        """``crash(svc, lose_unsynced=…)``: journal ``svc``'s writes (a literal False: not)."""
+        value = next((k.value for k in keywords(call) if k.name.name == "lose_unsynced"), None)
+        if value is None or (isinstance(value, ast.Identifier) and value.name == "False"):
+            return
+        args = positional(call)
+        for svc in self.resolve.targets(file, args[0] if args else None):
+            self.journaled.add(svc.name)
+            for family in JOURNAL_FAMILIES:
+                self.notify[svc.name].update(_family(family))
+
     def add_registered_assumptions(self) -> None:
         """Rules of every registered fault_assumption (whatever built it)."""
         for assumption in self.spec.registry.assumptions:
@@ -152,4 +172,5 @@ def compute_notify_sets(spec: AnalyzedSpec, calls: SpecCalls) -> dict[str, set[s
     for file, call in calls.calls:
         sets.add_call(file, call)
     sets.add_registered_assumptions()
+    spec.registry.journaled = sets.journaled
     return sets.notify

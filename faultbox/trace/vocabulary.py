@@ -34,6 +34,9 @@ class EventType(StrEnum):
     STEP_SEND = "step_send"
     STEP_RECV = "step_recv"
     SOURCE_ERROR = "source_error"
+    CRASH = "crash"
+    RESTART = "restart"
+    UNSYNCED_DROPPED = "unsynced_dropped"
 
 
 class Field:
@@ -59,6 +62,13 @@ class Field:
     STATUS_CODE: Final = "status_code"
     DURATION_MS: Final = "duration_ms"
     ERROR: Final = "error"
+    # crash consistency (crash, unsynced_dropped)
+    LOSE_UNSYNCED: Final = "lose_unsynced"
+    TORN: Final = "torn"
+    BYTES: Final = "bytes"
+    WRITES: Final = "writes"
+    REMOVED: Final = "removed"
+    TORN_KEPT: Final = "torn_kept"
     # partitions, event sources
     BETWEEN: Final = "between"
     SOURCE: Final = "source"

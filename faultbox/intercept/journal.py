@@ -1,0 +1,302 @@
+"""The pre-image journal behind ``crash(svc, lose_unsynced=True)`` (docs/crash-consistency.md).
+
+For a journaled service the supervisor calls :meth:`ServiceJournal.note` on every write,
+truncate, fsync, open and rename notification, *before* it answers CONTINUE. A write's
+pre-image (the bytes it is about to overwrite) is read from the file itself, through our own
+reopened copy of the target's fd (``/proc/TID/fd/N``: the same inode, even if it is renamed
+or unlinked later), together with the file's size at its first un-fsynced change. A
+successful fsync/fdatasync of the file clears its journal; an fsync of a directory makes the
+files created in it since durable. :meth:`ServiceJournal.drop_unsynced` (after the service
+was SIGKILLed and reaped) undoes everything that was never synced, newest change first:
+pre-images written back, files cut to their synced size, files created since removed.
+
+An fsync is counted as synced when it is notified and allowed (CONTINUE): a denied one
+(``fsync=deny("EIO")``) is not, but one that the kernel then fails is (documented).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import struct
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from faultbox.intercept.rules import draw, stream_key
+
+if TYPE_CHECKING:  # the spec analysis imports JOURNAL_FAMILIES: keep ctypes out of it
+    from faultbox.intercept.paths import PathResolver
+
+_U64 = (1 << 64) - 1
+_IOV = struct.Struct("=QQ")
+_O_CREAT, _O_TRUNC, _O_APPEND = os.O_CREAT, os.O_TRUNC, os.O_APPEND
+_RWF_APPEND = 0x10
+_MAX_IOV = 1024  # UIO_MAXIOV
+_WRITES = frozenset({"write", "writev", "pwrite64", "pwritev", "pwritev2"})
+_SYNCS = frozenset({"fsync", "fdatasync"})
+_OPENS = frozenset({"open", "openat", "openat2", "creat"})
+_RENAMES = frozenset({"rename", "renameat", "renameat2"})
+_TRUNCATES = frozenset({"ftruncate", "truncate"})
+#: Everything a journaled service must notify (family names, for the notify set).
+JOURNAL_FAMILIES: tuple[str, ...] = (
+    "write", "fsync", "ftruncate", "truncate", "open", "creat", "rename", "renameat", "renameat2",
+)  # fmt: skip
+
+
+@dataclass
+class Dropped:
+    """What a crash undid in one file (the ``unsynced_dropped`` event)."""
+
+    path: str
+    bytes: int  # bytes written (or cut by a truncate) since the last fsync, now undone
+    writes: int
+    removed: bool = False  # the file was created since the last fsync: it is gone
+    torn_kept: int = 0  # torn=True: bytes of the last write that survived
+
+
+@dataclass
+class _File:
+    """Un-fsynced changes of one inode."""
+
+    fd: int  # our O_RDWR reopen of the target's fd
+    path: str
+    size: int  # its size at the first un-fsynced change
+    undo: list[tuple[int, bytes]] = field(default_factory=list)  # (offset, old bytes)
+    written: int = 0
+    writes: int = 0
+    last: tuple[int, int] | None = None  # (offset, length) of the last write
+
+
+class ServiceJournal:
+    """The un-fsynced changes of one service's files (thread-safe: the supervisor thread
+    adds, the test thread drops)."""
+
+    def __init__(self, service: str, seed: int) -> None:
+        self.service = service
+        self.seed = seed
+        self._files: dict[tuple[int, int], _File] = {}
+        self._new: dict[str, None] = {}  # paths created since their file's/dir's last fsync
+        self._lock = threading.Lock()
+        self._crashes = 0
+        self.noted = 0  # changes journaled (diagnostics, benchmarks)
+
+    # ---- the supervisor thread ------------------------------------------------------------
+
+    def note(self, name: str, tid: int, args: Sequence[int], path: str, res: PathResolver) -> None:
+        """Journal one allowed notification before it is answered (errors: nothing noted)."""
+        with contextlib.suppress(OSError), self._lock:
+            if name in _WRITES:
+                self._write(name, tid, args, res)
+            elif name in _SYNCS:
+                self._sync(tid, args[0], path)
+            elif name in _TRUNCATES:
+                self._truncate(name, tid, args, path)
+            elif name in _OPENS:
+                self._open(name, tid, args, path, res)
+            elif name in _RENAMES:
+                self._rename(name, tid, args, path, res)
+
+    def _file(self, tid: int, fd: int) -> _File | None:
+        """The journal of the regular file behind the target's ``fd`` (made on first use)."""
+        proc_path = f"/proc/{tid}/fd/{fd & 0xFFFFFFFF}"
+        st = os.stat(proc_path)
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        key = (st.st_dev, st.st_ino)
+        f = self._files.get(key)
+        if f is None:
+            mine = os.open(proc_path, os.O_RDWR | os.O_CLOEXEC)
+            f = self._files[key] = _File(mine, os.readlink(proc_path), st.st_size)
+        return f
+
+    def _write(self, name: str, tid: int, args: Sequence[int], res: PathResolver) -> None:
+        fd = args[0] & 0xFFFFFFFF
+        if name in ("write", "pwrite64"):
+            length = args[2]
+        else:
+            length = self._iov_total(tid, args[1], args[2], res)
+        if length <= 0:
+            return
+        f = self._file(tid, fd)
+        if f is None:
+            return
+        pos, flags = _fdinfo(tid, fd)
+        size = os.fstat(f.fd).st_size
+        if flags & _O_APPEND or (name == "pwritev2" and args[5] & _RWF_APPEND):
+            offset = size  # Linux: pwrite on an O_APPEND fd appends too
+        elif name in ("pwrite64", "pwritev") or (name == "pwritev2" and args[3] != _U64):
+            offset = args[3]
+        else:
+            offset = pos
+        if offset < size:
+            f.undo.append((offset, os.pread(f.fd, min(length, size - offset), offset)))
+        else:
+            f.undo.append((offset, b""))
+        f.written += length
+        f.writes += 1
+        f.last = (offset, length)
+        self.noted += 1
+
+    @staticmethod
+    def _iov_total(tid: int, addr: int, count: int, res: PathResolver) -> int:
+        count = min(count & 0xFFFFFFFF, _MAX_IOV)
+        total = 0
+        for start in range(0, count, 256):  # RemoteReader reads ≤ 4096 bytes at a time
+            n = min(256, count - start)
+            raw = res.read_memory(tid, addr + start * _IOV.size, n * _IOV.size)
+            total += sum(length for _, length in _IOV.iter_unpack(raw[: len(raw) // 16 * 16]))
+        return total
+
+    def _truncate(self, name: str, tid: int, args: Sequence[int], path: str) -> None:
+        # truncate(path) is journaled through our own fd of the path
+        f = self._file(tid, args[0]) if name == "ftruncate" else self._path_file(path)
+        if f is not None:
+            self._cut(f, args[1])
+
+    def _cut(self, f: _File, length: int) -> None:
+        size = os.fstat(f.fd).st_size
+        if length < size:
+            f.undo.append((length, os.pread(f.fd, size - length, length)))
+            f.written += size - length
+        f.writes += 1
+        f.last = None  # a truncate is not a torn write
+        self.noted += 1
+
+    def _path_file(self, path: str) -> _File | None:
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        key = (st.st_dev, st.st_ino)
+        f = self._files.get(key)
+        if f is None:
+            f = self._files[key] = _File(os.open(path, os.O_RDWR | os.O_CLOEXEC), path, st.st_size)
+        return f
+
+    def _sync(self, tid: int, fd: int, path: str) -> None:
+        st = os.stat(f"/proc/{tid}/fd/{fd & 0xFFFFFFFF}")
+        if stat.S_ISDIR(st.st_mode):
+            prefix = path.rstrip("/") + "/"
+            for p in [p for p in self._new if p.startswith(prefix) and "/" not in p[len(prefix) :]]:
+                del self._new[p]
+            return
+        f = self._files.pop((st.st_dev, st.st_ino), None)
+        if f is not None:
+            os.close(f.fd)
+        # fsync of a new file makes its directory entry durable too (as ext4 and xfs do)
+        self._new.pop(path, None)
+
+    def _open(self, name: str, tid: int, args: Sequence[int], path: str, res: PathResolver) -> None:
+        if not path.startswith("/"):
+            return
+        if name == "openat":
+            flags = args[2]
+        elif name == "open":
+            flags = args[1]
+        elif name == "creat":
+            flags = _O_CREAT | _O_TRUNC
+        else:  # openat2: struct open_how { u64 flags; ... }
+            raw = res.read_memory(tid, args[2], 8)
+            flags = int.from_bytes(raw, "little") if len(raw) == 8 else 0
+        exists = os.path.lexists(path)
+        if flags & _O_CREAT and not exists:
+            self._new[path] = None
+        elif flags & _O_TRUNC and exists:
+            f = self._path_file(path)
+            if f is not None:
+                self._cut(f, 0)
+
+    def _rename(
+        self, name: str, tid: int, args: Sequence[int], old: str, res: PathResolver
+    ) -> None:
+        if old not in self._new:
+            return  # renames of durable files are not undone (docs/crash-consistency.md)
+        if name == "rename":
+            new = res.at_path(tid, -100, args[1])
+        else:
+            new = res.at_path(tid, args[2], args[3])
+        if new.startswith("/"):
+            del self._new[old]
+            self._new[new] = None
+
+    # ---- the test thread ------------------------------------------------------------------
+
+    def pending(self) -> int:
+        """Files with un-fsynced changes, plus files created since their last fsync."""
+        with self._lock:
+            return len(self._files) + len(self._new)
+
+    def drop_unsynced(self, torn: bool = False) -> list[Dropped]:
+        """Undo every un-fsynced change (call it once the service is dead); what was undone.
+
+        ``torn``: the last write of each file keeps a prefix (its length a seeded draw in
+        ``[0, length)``), the rest of it is undone like every other write.
+        """
+        with self._lock:
+            files, self._files = self._files, {}
+            new, self._new = list(self._new), {}
+            self._crashes += 1
+            crash = self._crashes
+        out: list[Dropped] = []
+        removed_paths = set()
+        for path in new:
+            with contextlib.suppress(OSError):
+                st = os.lstat(path)
+                if stat.S_ISREG(st.st_mode):
+                    os.unlink(path)
+                    removed_paths.add(path)
+                    key = (st.st_dev, st.st_ino)
+                    f = files.pop(key, None)
+                    written = f.written if f else st.st_size
+                    if f is not None:
+                        os.close(f.fd)
+                    out.append(Dropped(path, written, f.writes if f else 0, removed=True))
+        for f in files.values():
+            try:
+                out.append(self._restore(f, torn, crash))
+            finally:
+                os.close(f.fd)
+        return out
+
+    def _restore(self, f: _File, torn: bool, crash: int) -> Dropped:
+        keep = b""
+        keep_at = 0
+        if torn and f.last is not None and f.last[1] > 1:
+            offset, length = f.last
+            key = stream_key(self.seed, self.service, f.path, f"torn\x1f{crash}")
+            n = int(draw(key, 0) * length)  # 0 .. length-1 bytes survive
+            keep, keep_at = os.pread(f.fd, n, offset), offset
+        for offset, old in reversed(f.undo):
+            if old:
+                os.pwrite(f.fd, old, offset)
+        size = max(f.size, keep_at + len(keep)) if keep else f.size
+        os.ftruncate(f.fd, size)
+        if keep:
+            os.pwrite(f.fd, keep, keep_at)
+        return Dropped(f.path, f.written - len(keep), f.writes, torn_kept=len(keep))
+
+    def close(self) -> None:
+        """Close our file copies without undoing anything (end of the test)."""
+        with self._lock:
+            for f in self._files.values():
+                os.close(f.fd)
+            self._files.clear()
+            self._new.clear()
+
+
+def _fdinfo(tid: int, fd: int) -> tuple[int, int]:
+    """(position, open flags) of the target's ``fd``, from ``/proc/TID/fdinfo/N``."""
+    with open(f"/proc/{tid}/fdinfo/{fd}", "rb") as fh:
+        text = fh.read(256)
+    pos = flags = 0
+    for line in text.split(b"\n"):
+        if line.startswith(b"pos:"):
+            pos = int(line[4:])
+        elif line.startswith(b"flags:"):
+            flags = int(line[6:], 8)
+    return pos, flags
