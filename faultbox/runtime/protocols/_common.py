@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import select
 import time
 from typing import Any
 
@@ -12,7 +13,8 @@ from faultbox.starlark_env.errors import SpecError
 from faultbox.starlark_env.values import InterfaceRef, Response
 
 STEP_TIMEOUT_S = 10.0
-EXIT_GRACE_S = 0.3
+EXIT_GRACE_S = 0.3  # a service that closed the connection may be about to exit
+EXIT_NOTICE_S = 10.0  # the kernel says it is gone: faultbox's waiter thread will see it
 
 
 def where(iface: InterfaceRef, method: str) -> str:
@@ -74,9 +76,33 @@ def no_answer(session: Any, iface: InterfaceRef, message: str, timer: Timer) -> 
     """A transport failure; says so when the service behind the interface has exited."""
     text = message.strip().splitlines()[0] if message.strip() else "no answer"
     proc = getattr(session, "processes", {}).get(iface.service.name)
-    deadline = time.monotonic() + EXIT_GRACE_S  # the exit is noticed a moment after the EOF
-    while proc is not None and not proc.exited and time.monotonic() < deadline:
-        time.sleep(0.02)
-    if proc is not None and proc.exited:
+    if proc is not None and _exit_noticed(proc):
         text += f' (service "{iface.service.name}" {proc.describe_exit()})'
     return Response(status=0, body="", ok=False, error=text, duration_ms=timer.ms)
+
+
+def _exit_noticed(proc: Any) -> bool:
+    """Whether ``proc`` (a ServiceProcess) has exited, waiting a moment for the exit to be seen.
+
+    The exit is recorded by a waiter thread a moment after the client saw the EOF. A live
+    service gets only :data:`EXIT_GRACE_S`; one whose pidfd already says it is gone gets up to
+    :data:`EXIT_NOTICE_S`: on a loaded machine the waiter thread may not have run yet.
+    """
+    for limit in (EXIT_GRACE_S, EXIT_NOTICE_S):
+        deadline = time.monotonic() + limit
+        while not proc.exited and time.monotonic() < deadline:
+            time.sleep(0.02)  # polling a condition
+        if proc.exited or not _gone(proc):
+            break
+    return bool(proc.exited)
+
+
+def _gone(proc: Any) -> bool:
+    """The kernel's view: the process has exited (its pidfd is readable)."""
+    pidfd = getattr(getattr(proc, "proc", None), "pidfd", None)
+    if not isinstance(pidfd, int):
+        return False
+    try:
+        return bool(select.select([pidfd], [], [], 0)[0])
+    except (OSError, ValueError):
+        return False
