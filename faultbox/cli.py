@@ -16,8 +16,11 @@ from faultbox import __version__, scale_cli
 from faultbox.generate.command import make_generate_command
 from faultbox.generate.profile import ScenarioProfile
 from faultbox.lab_cli import lab
+from faultbox.report import html as html_report
+from faultbox.report.merge import MergeError, merge_files
 from faultbox.runtime import interrupts
 from faultbox.starlark_env.loader import LoadedSpec
+from faultbox.trace.results import SuiteResult
 
 
 def _die(message: str, code: int = 1) -> None:
@@ -203,9 +206,7 @@ def _write_outputs(suite, output, fmt, junit, shiviz, normalize) -> None:  # typ
         export_json.write_json(suite, sys.stdout)
 
 
-def _write_html(suite, path: str) -> None:  # type: ignore[no-untyped-def]
-    from faultbox.report import html as html_report
-
+def _write_html(suite: SuiteResult, path: str) -> None:
     try:
         html_report.write_suite_html(suite, path)
     except OSError as exc:
@@ -224,9 +225,6 @@ def report_cmd(results: tuple[str, ...], output: str) -> None:
     Several files (the shards of one run) are merged first; files of different specs or
     faultbox versions, or with a test in two files, are refused (exit 1).
     """
-    from faultbox.report import html as html_report
-    from faultbox.report.merge import MergeError, merge_files
-
     _check_output_paths(output)
     try:
         doc = merge_files(list(results))
