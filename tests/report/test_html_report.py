@@ -271,3 +271,15 @@ def test_a_report_of_100k_events_opens_and_answers_a_click(
     assert browser.eval("document.querySelectorAll('#list-rows .row').length") < 100  # virtualised
     # Generous for a loaded 2-core machine; measured figures are in docs/performance.md.
     assert time.monotonic() - started < 30
+
+
+def test_an_unwritable_html_path_is_refused_before_anything_runs(
+    tmp_path: Path, demo_bins: Path, fbx: Any
+) -> None:
+    work = fbx.workdir(tmp_path, demo_bins, "ch12/named-ops.star")
+    proc = fbx.faultbox("test", "named-ops.star", "--html", "no/such/dir/r.html", cwd=work)
+    assert proc.returncode == 1
+    assert "cannot write no/such/dir/r.html: directory" in proc.stderr
+    assert "PASS" not in proc.stderr  # no test ran
+    proc = fbx.faultbox("report", "missing.json", "-o", "no/such/dir/r.html", cwd=work)
+    assert proc.returncode == 1 and "cannot write no/such/dir/r.html" in proc.stderr
