@@ -37,7 +37,7 @@ class LineReader:
             self.log.emit(
                 EventType.SOURCE_ERROR,
                 self.service,
-                {Field.SOURCE: self.stream, Field.ERROR: f"{exc}"},
+                {Field.SOURCE: self.stream, Field.ERROR: f"could not decode a line: {exc}"},
             )
 
 

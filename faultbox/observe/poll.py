@@ -8,7 +8,10 @@ such as ``"/health"`` means the service's http interface); ``.data = {"status", 
 
 The first result is emitted when the source starts (before the test body), then one event per
 change. A failed poll is not a ``poll`` event (so ``e.data.get("value") != ""`` cannot match an
-outage): the first failure after a success emits one ``source_error`` event.
+outage): the first failure after a success emits one ``source_error`` event. The first failure
+of the test is the source's :attr:`~._background.BackgroundReader.failure`: a query over poll
+events cannot be proven once values may have been missed. A command the server rejects
+(``ERR unknown command``, ``WRONGTYPE``) is reported with the server's error.
 
 Drain guarantee: before every snapshot the source polls once more, synchronously (bounded by a
 1 s timeout), so a change made before an assertion is in the trace when the assertion reads it.
@@ -32,16 +35,35 @@ POLL_TIMEOUT_S = 1.0
 _MISSING = object()
 
 
+class PollRejected(Exception):
+    """The server answered the poll with an error (the message is the server's)."""
+
+
+class PollConnectionLost(Exception):
+    """The server did not answer (refused, closed, timed out)."""
+
+
 def redis_fetcher(port: int, argv: list[str]) -> Any:
     """Run ``argv`` as a Redis command on 127.0.0.1:``port`` (``.data = {"value": …}``)."""
+    import redis  # third-party; redis_client has imported it already
+
     client = redis_client(port, POLL_TIMEOUT_S)
 
     def fetch() -> tuple[dict[str, Any], dict[str, str]]:
-        value = redis_value(client.execute_command(*argv))
+        try:
+            reply = client.execute_command(*argv)
+        except redis.ResponseError as exc:
+            code = getattr(exc, "status_code", None)  # redis-py strips ERR, WRONGPASS, …
+            text = str(exc).strip()
+            raise PollRejected(f"{code} {text}" if code else text) from None
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise PollConnectionLost(_first_line(exc)) from None
+        value = redis_value(reply)
         text = value if isinstance(value, str) else json.dumps(value)
         return {"value": value}, {"command": " ".join(argv), "value": text}
 
     fetch.close = client.close  # type: ignore[attr-defined]
+    fetch.fields = frozenset({"command", "value"})  # type: ignore[attr-defined]
     return fetch
 
 
@@ -52,7 +74,10 @@ def http_fetcher(url: str) -> Any:
     client = httpx.Client(timeout=POLL_TIMEOUT_S)
 
     def fetch() -> tuple[dict[str, Any], dict[str, str]]:
-        resp = client.get(url)
+        try:
+            resp = client.get(url)
+        except httpx.TransportError as exc:
+            raise PollConnectionLost(_first_line(exc)) from None
         body = resp.text
         return {"status": resp.status_code, "body": body}, {
             "url": url,
@@ -61,19 +86,29 @@ def http_fetcher(url: str) -> Any:
         }
 
     fetch.close = client.close  # type: ignore[attr-defined]
+    fetch.fields = frozenset({"url", "status", "body"})  # type: ignore[attr-defined]
     return fetch
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 class PollRun(BackgroundReader):
     """One test's polling loop."""
 
+    source = "poll"
+    event_type = EventType.POLL
+
     def __init__(
-        self, log: EventLog, service: str, fetch: Any, interval_s: float, label: str
+        self, log: EventLog, service: str, fetch: Any, interval_s: float, what: str
     ) -> None:
         super().__init__(log, service)
         self.fetch = fetch
         self.interval_s = max(interval_s, 0.01)
-        self.label = label
+        self.what = what  # the command or URL, for messages
+        self.event_fields = getattr(fetch, "fields", frozenset())
         self._last: Any = _MISSING
         self._failing = False
         self._lock = threading.Lock()
@@ -103,15 +138,32 @@ class PollRun(BackgroundReader):
             except Exception as exc:
                 if not self._failing:
                     self._failing = True
-                    text = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
-                    self.log.emit(
-                        EventType.SOURCE_ERROR,
-                        self.service,
-                        {Field.SOURCE: "poll", Field.ERROR: text},
-                    )
+                    self._report(exc)
                 return
             self._failing = False
             if data == self._last:
                 return
             self._last = data
             self.log.emit(EventType.POLL, self.service, fields, data=data)
+
+    @property
+    def label(self) -> str:
+        return f"poll({json.dumps(self.what)})"
+
+    def _report(self, exc: Exception) -> None:
+        """The first failure becomes the source's failure; a later outage is one more event."""
+        if isinstance(exc, PollRejected):
+            verb, detail = "was rejected by the server", str(exc)
+        elif isinstance(exc, PollConnectionLost):
+            verb, detail = "lost its connection", str(exc)
+        else:
+            verb, detail = "failed", _first_line(exc)
+        what = {"command" if "command" in self.event_fields else "url": self.what}
+        if self.failure is None:
+            self._fail(verb, detail, **what)
+        else:
+            self.log.emit(
+                EventType.SOURCE_ERROR,
+                self.service,
+                {Field.SOURCE: self.source, **what, Field.ERROR: f"{verb}: {detail}"},
+            )

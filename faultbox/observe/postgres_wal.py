@@ -20,7 +20,14 @@ Drain guarantee (the event log calls :meth:`WalReader.drain` before every snapsh
 source asks the server for its current WAL position (``pg_current_wal_lsn()``, read-only) and
 waits — at most :data:`DRAIN_TIMEOUT_S` — until the walsender reports (keepalive ``wal_end``)
 that decoding has passed it. Every transaction committed before the assertion started has then
-been emitted. If the server is gone or hung, the wait ends at the bound.
+been emitted. If the server is hung, the wait ends at the bound. If the stream breaks (the
+server crashed, PANICked or was killed), the reader records one ``source_error`` and keeps it as
+its failure: a query over ``wal`` events then cannot be proven (``_background.py``). A drain
+whose LSN query finds its connection gone waits (bounded) until the reader has seen the
+stream's end, so an assertion right after a crash sees the failure, not a quiet stream.
+
+With ``tables=``, changes to other tables are not events, but the reader counts them: a
+``tables=["ordrs"]`` that matched nothing while ``orders`` changed says so (:meth:`notes`).
 """
 
 from __future__ import annotations
@@ -33,10 +40,11 @@ import re
 import select
 import threading
 import time
+from collections import Counter
 from typing import Any
 
 from faultbox.trace.events import EventLog
-from faultbox.trace.vocabulary import EventType, Field
+from faultbox.trace.vocabulary import EventType
 
 from ._background import BackgroundReader
 from .start_errors import SourceStartError
@@ -206,6 +214,10 @@ def slot_name(requested: str) -> str:
 class WalReader(BackgroundReader):
     """One test's replication stream: a reader thread, an LSN connection, a drain hook."""
 
+    source = "wal_stream"
+    event_type = EventType.WAL
+    event_fields = frozenset({"table", "schema", "action", "lsn", "data", "old"})
+
     def __init__(
         self,
         log: EventLog,
@@ -226,6 +238,8 @@ class WalReader(BackgroundReader):
         self._position = 0  # how far the walsender says decoding has got
         self._wanted = 0  # a drain waits for this position
         self._dead: str | None = None
+        self._seen: Counter[tuple[str, str]] = Counter()  # (schema, table) → changes
+        self._seen_lock = threading.Lock()
 
     # -------------------------------------------------------------- lifecycle
 
@@ -293,19 +307,12 @@ class WalReader(BackgroundReader):
                     last_ask = now
                 select.select([cur], [], [], 0.02 if behind else _POLL_S)
         except Exception as exc:  # server crashed, connection lost
-            if not self._stopping.is_set():
-                text = first_line(exc)
-                if "PGRES_COPY_BOTH" in text or "closed the connection" in text:
-                    text = "the server closed the replication connection (crashed or stopped)"
-                self._dead = text
-                self.log.emit(
-                    EventType.SOURCE_ERROR,
-                    self.service,
-                    {
-                        Field.SOURCE: "wal_stream",
-                        Field.ERROR: f"replication stream lost: {self._dead}",
-                    },
-                )
+            text = first_line(exc)
+            if "PGRES_COPY_BOTH" in text or "closed the connection" in text:
+                text = "the server closed the replication connection (crashed or stopped)"
+            # The event first: a drain that sees _dead must find the failure recorded.
+            self._fail("lost its connection", text)
+            self._dead = text
         finally:
             with self._cond:
                 self._cond.notify_all()
@@ -321,8 +328,10 @@ class WalReader(BackgroundReader):
         if change is None:
             return
         schema, table = change["schema"], change["table"]
-        shown = table if schema == "public" else f"{schema}.{table}"
-        if self.tables and not ({table, f"{schema}.{table}", shown} & self.tables):
+        shown = _shown(schema, table)
+        with self._seen_lock:
+            self._seen[(schema, table)] += 1
+        if self.tables and not (_names(schema, table) & self.tables):
             return
         data: dict[str, Any] = dict(change["columns"])
         data["table"] = shown
@@ -338,6 +347,26 @@ class WalReader(BackgroundReader):
             fields["old"] = json.dumps(change["old"], default=str)
         self.log.emit(EventType.WAL, self.service, fields, data=data)
 
+    # -------------------------------------------------------------- notes
+
+    def notes(self) -> list[str]:
+        """A ``tables=`` name that matched no change while other tables changed."""
+        if not self.tables:
+            return []
+        with self._seen_lock:
+            seen = dict(self._seen)
+        missing = [t for t in sorted(self.tables) if not any(t in _names(*k) for k in seen)]
+        if not missing or not seen:
+            return []
+        changed = ", ".join(
+            f"{_shown(*k)} ({n})" for k, n in sorted(seen.items(), key=lambda kv: -kv[1])
+        )
+        asked = ", ".join(json.dumps(t) for t in sorted(self.tables))
+        return [
+            f"wal_stream(tables=[{asked}]) of {self.service} recorded no change to "
+            f"{', '.join(missing)}; the stream saw changes only to other tables: {changed}"
+        ]
+
     # -------------------------------------------------------------- drain
 
     def drain(self) -> None:
@@ -346,6 +375,10 @@ class WalReader(BackgroundReader):
             return
         target = self._current_lsn()
         if target is None:
+            if self._lsn_conn is None:
+                # Its connection is gone: the server crashed or restarted, and with it the
+                # walsender. Let the reader see the stream's end before the caller looks.
+                self._await_reader_end()
             return
         deadline = time.monotonic() + DRAIN_TIMEOUT_S
         with self._cond:
@@ -356,19 +389,35 @@ class WalReader(BackgroundReader):
                     break
                 self._cond.wait(left)
 
+    def _await_reader_end(self) -> None:
+        with self._cond:
+            self._cond.wait_for(
+                lambda: self._dead is not None or self._stopping.is_set(), DRAIN_TIMEOUT_S
+            )
+
     def _current_lsn(self) -> int | None:
-        """``pg_current_wal_lsn()`` with a time bound (the server may be hung by a fault)."""
+        """``pg_current_wal_lsn()`` with a time bound (the server may be hung by a fault).
+
+        A broken connection is dropped (``_lsn_conn = None``) and made again by a later call.
+        """
         if not self._lsn_busy.acquire(blocking=False):
             return None  # a previous query is still stuck
         result: list[int] = []
 
         def query() -> None:
+            import psycopg2  # third-party, loaded by start()
+
             try:
+                if self._lsn_conn is None:
+                    self._lsn_conn = psycopg2.connect(**self.conninfo, connect_timeout=1)
+                    self._lsn_conn.autocommit = True
                 with self._lsn_conn.cursor() as cur:
                     cur.execute("SELECT pg_current_wal_lsn()::text")
                     result.append(parse_lsn(cur.fetchone()[0]))
             except Exception:
-                pass
+                conn = self._lsn_conn
+                if conn is None or conn.closed:
+                    self._lsn_conn = None
             finally:
                 self._lsn_busy.release()
 
@@ -376,6 +425,16 @@ class WalReader(BackgroundReader):
         worker.start()
         worker.join(LSN_QUERY_TIMEOUT_S)
         return result[0] if result else None
+
+
+def _shown(schema: str, table: str) -> str:
+    """How events name a table: unqualified in ``public``, else ``schema.table``."""
+    return table if schema == "public" else f"{schema}.{table}"
+
+
+def _names(schema: str, table: str) -> set[str]:
+    """The names a ``tables=`` entry may use for a table."""
+    return {table, f"{schema}.{table}", _shown(schema, table)}
 
 
 def first_line(exc: BaseException) -> str:

@@ -17,18 +17,26 @@ Event: type ``topic``, service = the broker's service, fields ``topic``, ``parti
 Drain guarantee: before every snapshot the reader refreshes metadata, reads the end offsets of
 every partition and consumes until it has reached them (at most :data:`DRAIN_TIMEOUT_S`), so
 every message the broker acknowledged before an assertion is in the trace.
+
+If the consumer fails or the broker stops answering (the drain cannot read the end offsets),
+the reader records one ``source_error`` and keeps it as its failure: a query over its ``topic``
+events then cannot be proven (``_background.py``). A topic that never appeared is a note that
+lists the topics the broker has (a misspelled name shows).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
+from faultbox.intercept.globs import value_matches
 from faultbox.trace.events import EventLog
-from faultbox.trace.vocabulary import EventType, Field
+from faultbox.trace.vocabulary import EventType
 
 from ._background import BackgroundReader
 from .start_errors import SourceStartError
@@ -51,6 +59,10 @@ class TopicReader(BackgroundReader):
     answer would queue behind its pending long-poll fetch — and then wait until the reader has
     emitted everything below them.
     """
+
+    source = "topic"
+    event_type = EventType.TOPIC
+    event_fields = frozenset({"topic", "partition", "offset", "key", "data"})
 
     def __init__(
         self, log: EventLog, service: str, bootstrap: str, topic: str, group: str, decode: Any
@@ -150,13 +162,7 @@ class TopicReader(BackgroundReader):
                 else:
                     self._stopping.wait(0.05)
         except Exception as exc:  # broker gone
-            if not self._stopping.is_set():
-                self._failed = str(exc) or type(exc).__name__
-                self.log.emit(
-                    EventType.SOURCE_ERROR,
-                    self.service,
-                    {Field.SOURCE: "topic", "topic": self.topic, Field.ERROR: self._failed},
-                )
+            self._lost(exc)
         finally:
             with self._cond:
                 self._refresh_done = self._refresh_asked
@@ -213,8 +219,10 @@ class TopicReader(BackgroundReader):
                 )
         try:
             ends = self._end_offsets()
-        except Exception:
-            return  # the broker does not answer: nothing more will arrive either
+        except Exception as exc:
+            # The broker does not answer: what it acknowledged may never reach the trace.
+            self._lost(exc)
+            return
         with self._cond:
             self._cond.wait_for(
                 lambda: (
@@ -224,6 +232,46 @@ class TopicReader(BackgroundReader):
                 ),
                 max(0.0, deadline - time.monotonic()),
             )
+
+    # -------------------------------------------------------------- health
+
+    @property
+    def label(self) -> str:
+        return f"topic({json.dumps(self.topic)})"
+
+    def covers(self, filters: Mapping[str, str]) -> bool:
+        """As for every source, and a ``topic=`` filter must match this reader's topic."""
+        pattern = filters.get("topic")
+        if pattern and not value_matches(pattern)(self.topic):
+            return False
+        return super().covers(filters)
+
+    def _lost(self, exc: BaseException) -> None:
+        if self._stopping.is_set():
+            return
+        detail = str(exc).strip() or type(exc).__name__
+        self._fail("lost its connection to the broker", detail, topic=self.topic)
+        with self._cond:
+            self._failed = detail
+            self._cond.notify_all()
+
+    def notes(self) -> list[str]:
+        """A topic that does not exist on the broker (asks the broker which ones do)."""
+        with self._cond:
+            if self._partitions or self._failed is not None or self.offsets is None:
+                return []
+        try:
+            with self._offsets_lock:
+                topics = sorted(t for t in self.offsets.topics() if not t.startswith("__"))
+        except Exception:
+            return []
+        if self.topic in topics:
+            return []
+        there = f"topics on the broker: {', '.join(topics)}" if topics else "it has no topics"
+        return [
+            f"topic({json.dumps(self.topic)}) of {self.service}: the topic does not exist on "
+            f"the broker, so no message was read ({there})"
+        ]
 
 
 def _text(value: bytes | None) -> str:

@@ -21,13 +21,14 @@ from faultbox.starlark_env.errors import (
     error_message,
 )
 from faultbox.starlark_env.loader import LoadedSpec
-from faultbox.trace.diagnostics import diagnose, left_behind_diagnostic
+from faultbox.trace.diagnostics import diagnose, left_behind_diagnostic, source_note_diagnostic
 from faultbox.trace.results import SuiteResult, TestResult
 
 from . import interrupts
 from .discovery import TestCase
 from .process import ServiceStartError
 from .session import Session
+from .source_readers import source_notes
 
 #: How long a test body may take to notice an abort before it is abandoned.
 ABORT_GRACE_S = 5.0
@@ -167,6 +168,10 @@ def run_test(spec: LoadedSpec, case: TestCase, seed: int, opts: RunOptions) -> T
             session.log.sync()
             if not reason and session.monitors.violations:
                 reason, failure_type = session.monitors.violations[0], "monitor"
+            if not reason:  # a service died by itself and the test never asserted on it
+                reason = session.unexpected_exit()
+                failure_type = "service_exited" if reason else ""
+        notes = source_notes(session.sources)  # before teardown: a note may ask the server
         events = session.log.snapshot()
     finally:
         # Once started, teardown runs to completion (a signal is raised after it); a second
@@ -197,6 +202,7 @@ def run_test(spec: LoadedSpec, case: TestCase, seed: int, opts: RunOptions) -> T
     result.diagnostics = diagnose(result)
     if session.left_behind:
         result.diagnostics.append(left_behind_diagnostic(session.left_behind))
+    result.diagnostics.extend(source_note_diagnostic(svc, text) for svc, text in notes)
     return result
 
 

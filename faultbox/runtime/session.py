@@ -6,7 +6,6 @@ import contextlib
 import functools
 import os
 import shutil
-import signal
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -25,6 +24,7 @@ from faultbox.trace.results import RuleReport
 from faultbox.trace.vocabulary import EventType, Field
 
 from . import lifecycle
+from .exits import ExitWatch
 from .health import port_owner, wait_ports_free, wait_ready
 from .monitors import MonitorSet
 from .process import ServiceProcess, ServiceStartError
@@ -33,8 +33,6 @@ from .source_readers import background_sources, line_callbacks, start_reader
 from .steps import HTTP_TIMEOUT_S, run_step
 from .tmpdirs import expand_tmpdir
 from .watchdog import RUN_ID_ENV, ensure_watchdog, run_tmpdir
-
-_SIGNALS = {s.value for s in signal.Signals}
 
 
 def service_env(svc: Service, services: list[Service]) -> dict[str, str]:
@@ -101,6 +99,9 @@ class Session:
         self._http: httpx.Client | None = None
         self.monitors = MonitorSet(self)
         self.sources: list[Any] = []
+        # Services' own exits: recorded before every look at the trace (see exits.py).
+        self.exits = ExitWatch(self.log)
+        self.log.add_drain(self._reap_exits)
         # Inside the run directory, which the watchdog removes should faultbox be killed.
         self.tmpdir = tempfile.mkdtemp(prefix="faultbox-", dir=run_tmpdir())
         self.aborted = threading.Event()
@@ -182,7 +183,18 @@ class Session:
 
     def restart(self, name: str) -> None:
         """Start a service again as it was started (the ``restart()`` builtin)."""
+        self._reap_exits()
+        self.exits.acknowledge_service(name)  # restarting a service that died handles it
         lifecycle.restart(self, name)
+
+    def _reap_exits(self) -> None:
+        self.exits.reap(self.processes)
+
+    def unexpected_exit(self) -> str:
+        """Why the test fails because a service exited by itself and the test never asserted
+        on it ("" if none); see exits.py."""
+        self._reap_exits()
+        return self.exits.failure_reason()
 
     def _resolve_binary(self, svc: Service) -> str:
         found, problem = find_binary(svc.binary, self.spec.path.parent)
@@ -198,13 +210,7 @@ class Session:
         out.flush()
 
     def _on_exit(self, name: str, code: int) -> None:
-        proc = self.processes.get(name)
-        if proc is None or proc.stopping:
-            return
-        fields = {Field.EXIT_CODE: str(code), Field.EXPECTED: "false"}
-        if code < 0:
-            fields[Field.SIGNAL] = signal.Signals(-code).name if -code in _SIGNALS else str(-code)
-        self.log.emit_ordered(EventType.SERVICE_EXITED, name, fields)
+        self.exits.record(name, self.processes.get(name), code)
 
     def _supervisor(self) -> Any:
         if self.supervisor is None:
@@ -381,6 +387,7 @@ class Session:
 
     def teardown(self) -> None:
         """Release everything: sources, services (reverse order), supervisor, files, clients."""
+        self._reap_exits()  # an exit that happened before the stop is recorded, not lost
         for source in reversed(self.sources):
             with contextlib.suppress(Exception):
                 source.stop()

@@ -61,7 +61,7 @@ def start_reader(log: EventLog, svc: Service, decl: Any) -> Any:
     """Build and start the reader for ``decl``; it has ``stop()``. Raises ServiceStartError."""
     if isinstance(decl, PollSource):
         reader: Any = PollRun(
-            log, svc.name, _poll_fetcher(svc, decl), decl.interval_s, decl.command
+            log, svc.name, _poll_fetcher(svc, decl), decl.interval_s, decl.command or decl.url
         )
         reader.start()
         return reader
@@ -141,3 +141,18 @@ def _start_wal(log: EventLog, svc: Service, decl: WalStream) -> WalReader:
         reader.stop()
         raise ServiceStartError(f'service "{svc.name}": wal_stream(): {first_line(exc)}') from None
     return reader
+
+
+def source_notes(readers: list[Any]) -> list[tuple[str, str]]:
+    """(service, note) for what the readers want said at the end of a test: a ``tables=``
+    name that matched nothing, a topic that does not exist (call before teardown)."""
+    out: list[tuple[str, str]] = []
+    for reader in readers:
+        notes = getattr(reader, "notes", None)
+        if notes is None:
+            continue
+        try:
+            out.extend((reader.service, text) for text in notes())
+        except Exception:  # a note is a courtesy; the broker may be gone
+            continue
+    return out

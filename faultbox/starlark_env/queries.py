@@ -1,4 +1,16 @@
-"""Trace query builtins: events, assert_eventually, assert_never, assert_before."""
+"""Trace query builtins: events, assert_eventually, assert_never, assert_before.
+
+Two things every query also does (docs/event-sources.md, "When a source fails"):
+
+* **Over a failed source it cannot pass.** A query is over an event source's events when it
+  could match one of them: its ``type=`` matches the source's type (``wal``, ``poll``,
+  ``topic``) or is absent, its ``service=`` matches the source's service or is absent, and
+  every other filter key is a field that source's events carry. If such a source errored or
+  lost its connection, ``events()`` and ``assert_never`` fail with the source's error, and so
+  does ``assert_eventually`` when it found no event (one it found was observed, so it passes).
+* **It counts as asserting on the exits it matches**: a service that exits by itself fails the
+  test unless a query matched its ``service_exited`` event (runtime/exits.py).
+"""
 
 from __future__ import annotations
 
@@ -124,6 +136,42 @@ def _where(builtin_name: str, fn: Any) -> Any:
     return lambda ev: truth(call_starlark(fn, EventValue(ev)))
 
 
+def _covering_sources(session: Any, flt: dict[str, str]) -> list[Any]:
+    """The session's event-source readers whose events the query could match."""
+    return [
+        r for r in getattr(session, "sources", ()) if getattr(r, "covers", None) and r.covers(flt)
+    ]
+
+
+def _refuse_failed_sources(builtin_name: str, session: Any, flt: dict[str, str]) -> None:
+    for reader in _covering_sources(session, flt):
+        text = reader.failure_text()
+        if text:
+            raise AssertionFailure(
+                f"{builtin_name}: cannot be proven: {text}; what it would have recorded "
+                "after that is not in the trace"
+            )
+
+
+def _source_note_lines(session: Any, flt: dict[str, str]) -> list[str]:
+    """Failures and notes of the sources a failed query was over (``  note: …`` lines)."""
+    lines = []
+    for reader in _covering_sources(session, flt):
+        text = reader.failure_text()
+        if text:
+            lines.append(f"  note: {text}")
+        lines.extend(f"  note: {n}" for n in reader.notes())
+    return lines
+
+
+def _note_exits(session: Any, evs: list[Event], flt: dict[str, str], pred: Any) -> None:
+    """The test asserted on the service exits this query matches (runtime/exits.py)."""
+    exits = [e for e in evs if e.type == EventType.SERVICE_EXITED]
+    watch = getattr(session, "exits", None)
+    if exits and watch is not None:
+        watch.acknowledge(query.select(exits, flt, pred))
+
+
 def _session(builtin_name: str, trace_assertion: bool = True) -> Any:
     session = require_session(builtin_name)
     if trace_assertion:
@@ -137,8 +185,11 @@ def events(where: Any = None, **filters: Any) -> Any:
     """The recorded events that match every filter (and ``where``), in order."""
     flt = query_filters("events", filters)
     pred = _where("events", where)
-    evs = _session("events", trace_assertion=False).log.snapshot()
+    session = _session("events", trace_assertion=False)
+    evs = session.log.snapshot()
     _check_filters("events", flt, evs)
+    _refuse_failed_sources("events", session, flt)
+    _note_exits(session, evs, flt, pred)
     return StarlarkList([EventValue(e) for e in query.select(evs, flt, pred)])
 
 
@@ -147,10 +198,14 @@ def assert_eventually(where: Any = None, **filters: Any) -> None:
     """Fail unless at least one recorded event matches."""
     flt = query_filters("assert_eventually", filters)
     pred = _where("assert_eventually", where)
-    evs = _session("assert_eventually").log.snapshot()
+    session = _session("assert_eventually")
+    evs = session.log.snapshot()
     _check_filters("assert_eventually", flt, evs)
+    _note_exits(session, evs, flt, pred)
     if query.first_match(evs, flt, pred) is None:
-        raise AssertionFailure(query.eventually_failure(flt, pred is not None, evs, where=pred))
+        _refuse_failed_sources("assert_eventually", session, flt)
+        message = query.eventually_failure(flt, pred is not None, evs, where=pred)
+        raise AssertionFailure("\n".join([message, *_source_note_lines(session, flt)]))
 
 
 @builtin("assert_never")
@@ -160,11 +215,14 @@ def assert_never(where: Any = None, **filters: Any) -> None:
     pred = _where("assert_never", where)
     if not flt and pred is None:
         raise SpecError("assert_never(): give at least one filter or where=")
-    evs = _session("assert_never").log.snapshot()
+    session = _session("assert_never")
+    evs = session.log.snapshot()
     _check_filters("assert_never", flt, evs)
+    _note_exits(session, evs, flt, pred)
     hit = query.first_match(evs, flt, pred)
     if hit is not None:
         raise AssertionFailure(query.never_failure(hit, pred is not None))
+    _refuse_failed_sources("assert_never", session, flt)
 
 
 def _dict_filters(value: Any, arg: str) -> dict[str, str]:
@@ -179,9 +237,13 @@ def assert_before(first: Any = None, then: Any = None) -> None:
     if first is None or then is None:
         raise SpecError("assert_before(): first= and then= are both required")
     f1, f2 = _dict_filters(first, "first"), _dict_filters(then, "then")
-    evs = _session("assert_before").log.snapshot()
+    session = _session("assert_before")
+    evs = session.log.snapshot()
     _check_filters("assert_before", f1, evs)
     _check_filters("assert_before", f2, evs)
+    _note_exits(session, evs, f1, None)
+    _note_exits(session, evs, f2, None)
     message = query.check_before(evs, f1, f2)
     if message is not None:
-        raise AssertionFailure(message)
+        notes = _source_note_lines(session, f1) + _source_note_lines(session, f2)
+        raise AssertionFailure("\n".join([message, *dict.fromkeys(notes)]))

@@ -28,6 +28,7 @@ __all__ = [
     "passed_without_fault",
     "rule_text",
     "rules_from_events",
+    "source_note_diagnostic",
     "syscall_summary",
     "unfired_faults",
 ]
@@ -265,6 +266,41 @@ def left_behind_diagnostic(processes: list[str]) -> Diagnostic:
     )
 
 
+def source_note_diagnostic(service: str, text: str) -> Diagnostic:
+    """``SOURCE_NOTE`` (info): what an event source wants said at the end of a test, e.g. a
+    ``wal_stream(tables=[…])`` name that matched nothing, or a topic that does not exist."""
+    return Diagnostic(
+        level="info",
+        code="SOURCE_NOTE",
+        message=text,
+        suggestion="check the name in the spec's observe=[…] against what the service has",
+        service=service,
+    )
+
+
+def _source_errors(result: TestResult) -> list[Diagnostic]:
+    """``SOURCE_ERROR``: one per source_error event (error when the test failed)."""
+    out = []
+    for ev in result.events:
+        if ev.type != EventType.SOURCE_ERROR:
+            continue
+        source = ev.fields.get("source", "source")
+        arg = ev.fields.get("topic") or ev.fields.get("command") or ev.fields.get("url")
+        what = f'{source}("{arg}")' if arg else source
+        out.append(
+            Diagnostic(
+                level="warning" if result.passed else "error",
+                code="SOURCE_ERROR",
+                message=f"the {what} of {ev.service} {ev.fields.get('error', 'failed')} "
+                f"(event #{ev.seq})",
+                suggestion="a query over this source's events after that cannot be proven "
+                "(docs/event-sources.md)",
+                service=ev.service,
+            )
+        )
+    return out
+
+
 def _asserted_on_a_response(result: TestResult) -> bool:
     """Whether an assertion builtin ran after the test got an answer from a service.
 
@@ -304,10 +340,17 @@ def diagnose(result: TestResult) -> list[Diagnostic]:
         sig = ev.fields.get("signal", "")
         how = f"killed by {sig}" if sig else f"exit code {code or '?'}"
         if result.passed:
-            # The test passed anyway: worth a note (the exit may be the point of the test),
-            # not an error inside a PASS block.
+            # The test asserted on the exit (an exit nobody asserted on fails the test):
+            # worth a note, not an error inside a PASS block.
             suggestion = (
-                "the test passed regardless; if the exit is expected, assert on it: "
+                "the test passed: it asserted on the exit (an exit the test does not look "
+                "at fails it), as with "
+                f'assert_eventually(type="service_exited", service="{ev.service}")'
+            )
+        elif result.failure_type == "service_exited":
+            suggestion = (
+                f"{ev.service} exited by itself and the test did not assert on it; if the "
+                "exit is expected, say so: "
                 f'assert_eventually(type="service_exited", service="{ev.service}")'
             )
         else:
@@ -332,6 +375,7 @@ def diagnose(result: TestResult) -> list[Diagnostic]:
             )
         )
 
+    out.extend(_source_errors(result))
     fault_rules = _fault_rules(rules)
 
     if not result.passed and result.failure_type == "timeout":
