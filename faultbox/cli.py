@@ -330,10 +330,12 @@ def main() -> None:
     try:
         interrupts.arm()  # raises now if a signal came while modules were importing
         code = _run_cli()
+        interrupted = interrupts.finish()  # from here on both signals are ignored
     except KeyboardInterrupt:  # raised at most once, so this block is not cut short
         click.echo("interrupted", err=True)
         code = 130
-    if interrupts.finish():  # from here on both signals are ignored
+        interrupted = interrupts.finish()
+    if interrupted:
         if code != 130:
             click.echo("interrupted", err=True)
         interrupts.exit_interrupted()
