@@ -181,6 +181,8 @@ class NativeEngine:
         self._numbers: list[set[int]] = []  # per service: numbers with a plan to keep fresh
         # rule id → (decision, label, op, latency_ms, allowed) for records
         self._outcomes: dict[int, tuple[str, str, str, int, bool]] = {}
+        # numbers decided in Python (connects that may be redirected): they never get a plan
+        self.python_numbers: set[int] = set()
 
     def service_id(self, rules: ServiceRules) -> int:
         sid = self._service_ids.get(rules.service)
@@ -204,10 +206,14 @@ class NativeEngine:
     def rules_changed(self, rules: ServiceRules) -> None:
         """Replace every plan of the service (caller holds the supervisor's lock)."""
         sid = self.service_id(rules)
-        plans = {nr: self._plan(rules, nr) for nr in self._numbers[sid]}
+        plans = {
+            nr: self._plan(rules, nr) for nr in self._numbers[sid] if nr not in self.python_numbers
+        }
         self.loop.set_plans(sid, plans, True)
 
-    def miss(self, sid: int, nr: int) -> SyscallRecord | None:
+    def miss(
+        self, sid: int, nr: int
+    ) -> SyscallRecord | tuple[int, int, int, int, list[int]] | None:
         """A syscall the loop has no plan for (caller holds the supervisor's lock).
 
         In range: compile its plan; the loop then decides the held notification. Out of
@@ -216,6 +222,11 @@ class NativeEngine:
         """
         rules = self._rules[sid]
         assert rules is not None
+        if nr in self.python_numbers:  # (listener, id, tid, nr, args): Python decides it
+            taken = self.loop.take_pending()
+            if taken is not None:
+                return taken[0], taken[1], taken[2], taken[3], list(taken[4])
+            return None
         if 0 <= nr < self.mod.NR_MAX:
             self._numbers[sid].add(nr)
             self.loop.set_plans(sid, {nr: self._plan(rules, nr)}, False)

@@ -383,6 +383,18 @@ static PyObject *Loop_release_pending(LoopObject *self, PyObject *Py_UNUSED(igno
     return Py_BuildValue("(iiI)", self->pending_svc, self->pending.nr, self->pending.pid);
 }
 
+/* Hand the notification waiting for a plan to Python unanswered (a connect Python decides:
+ * it may be redirected to the proxy): (listener, id, tid, nr, args) or None. */
+static PyObject *Loop_take_pending(LoopObject *self, PyObject *Py_UNUSED(ignored)) {
+    if (!self->has_pending) Py_RETURN_NONE;
+    self->has_pending = 0;
+    const struct fl_notif *n = &self->pending;
+    return Py_BuildValue("(iKIi(KKKKKK))", self->pending_fd, (unsigned long long)n->id, n->pid,
+                         n->nr, (unsigned long long)n->args[0], (unsigned long long)n->args[1],
+                         (unsigned long long)n->args[2], (unsigned long long)n->args[3],
+                         (unsigned long long)n->args[4], (unsigned long long)n->args[5]);
+}
+
 /* Test hook: at most n events per run() (1..MAX_EVENTS), to check the loop never drops one. */
 static PyObject *Loop_set_event_cap(LoopObject *self, PyObject *args) {
     int n;
@@ -409,6 +421,8 @@ static PyMethodDef Loop_methods[] = {
      "drain(record_type, services, names, outcomes, allow_texts) -> records, oldest first"},
     {"release_pending", (PyCFunction)Loop_release_pending, METH_NOARGS,
      "CONTINUE the notification waiting for a plan; (service, nr, tid) or None"},
+    {"take_pending", (PyCFunction)Loop_take_pending, METH_NOARGS,
+     "the notification waiting for a plan, unanswered: (listener, id, tid, nr, args) or None"},
     {"stats", (PyCFunction)Loop_stats, METH_NOARGS, "(notifications, dropped)"},
     {"set_event_cap", (PyCFunction)Loop_set_event_cap, METH_VARARGS,
      "set_event_cap(n): at most n events per run() (tests)"},

@@ -55,6 +55,7 @@ from faultbox.intercept.native import BUFFER_CAP, NativeEngine, want_native
 from faultbox.intercept.paths import PathResolver
 from faultbox.intercept.periodic import FLUSH_EVERY_S, PeriodicFlush
 from faultbox.intercept.records import SyscallRecord
+from faultbox.intercept.redirect import Redirect, redirect_connect
 from faultbox.intercept.rules import Rule
 from faultbox.intercept.spawn import LaunchedProcess
 from faultbox.intercept.syscalls import host_arch, names_by_number, numbers_for
@@ -130,6 +131,7 @@ class Supervisor:
         self._lock = threading.Lock()
         self._stopping = False
         self._resolver = PathResolver()
+        self._redirects: dict[int, Redirect] = {}  # port -> where its connections go
         self._ep = select.epoll()
         self._wake = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         self._ep.register(self._wake, _EPOLLIN)
@@ -224,6 +226,19 @@ class Supervisor:
             service_rules.remove(handle)
             if self._native is not None:
                 self._native.rules_changed(service_rules)
+
+    def set_redirect(self, redirect: Redirect) -> None:
+        """Steer connections to ``redirect.port`` through the proxy (see redirect.py).
+
+        Only services whose notify set has ``connect`` are seen; with the native loop their
+        connects are then decided here, in Python.
+        """
+        with self._lock:
+            self._redirects[redirect.port] = redirect
+            if self._native is not None:
+                self._native.python_numbers = set(numbers_for(["connect"], host_arch()))
+                for rules in self._rules.values():
+                    self._native.rules_changed(rules)
 
     def active_rules(self, service: str) -> tuple[RuleHandle, ...]:
         """The rule sets currently stacked on ``service``, oldest first."""
@@ -337,7 +352,10 @@ class Supervisor:
                 elif kind == ev_miss:
                     with self._lock:
                         rec = engine.miss(ev[2], ev[3])
-                    if rec is not None:  # answered at once: a number no plan can exist for
+                    if isinstance(rec, tuple):  # a connect that may be redirected: ours
+                        fd, nid, tid, nr, args = rec
+                        self._process(self._listeners[fd], nid, tid, nr, args)
+                    elif rec is not None:  # answered at once: a number no plan can exist for
                         self._append_record(rec)
                 elif kind == ev_fail:
                     self._native_failure(ev[1], ev[2], ev[3])
@@ -397,6 +415,11 @@ class Supervisor:
             raise SupervisorFailure(f"listener of {att.service}: RECV failed: {e}") from e
         self._notifications += 1
         nid, tid, _flags, nr, _arch, _ip, *args = NOTIF.unpack(data)
+        self._process(att, nid, tid, nr, args)
+
+    def _process(self, att: _Attached, nid: int, tid: int, nr: int, args: list[int]) -> None:
+        """Decide and answer (or park) one received notification."""
+        fd = att.listener
         rules = att.rules
         plan = rules.plans.get(nr) or rules.plan(nr)
         path, port = "", -1
@@ -418,7 +441,18 @@ class Supervisor:
         # is guaranteed to deliver it.
         if fired is None:
             decision = "allow (system path)" if path and is_system_path(path) else "allow"
-            self._records.append(
+            via = self._redirects.get(port) if port > 0 and plan.name == "connect" else None
+            if via is not None and via.owner != att.service:
+                value = redirect_connect(fd, nid, tid, args[0], path, att.service, via)
+                if value is not None:  # 0: proxied; -errno: the server refused
+                    decision = "allow (proxied)" if value == 0 else "allow (refused)"
+                    self._append_record(SyscallRecord(
+                        att.service, plan.name, tid, decision, path, "", "", 0,
+                        time.time_ns(), True,
+                    ))  # fmt: skip
+                    self._answer_value(fd, nid, value)
+                    return
+            self._append_record(
                 SyscallRecord(
                     att.service, plan.name, tid, decision, path, "", "", 0, time.time_ns(), True
                 )
@@ -426,7 +460,7 @@ class Supervisor:
             self._answer(fd, nid, 0)
             return
         action = fired.action
-        self._records.append(
+        self._append_record(
             SyscallRecord(
                 att.service,
                 plan.name,
@@ -454,6 +488,15 @@ class Supervisor:
             ioctl(fd, NOTIF_SEND, resp)
         except OSError as e:
             if e.errno != errno.ENOENT:  # ENOENT: the task died meanwhile, nothing to answer
+                raise SupervisorFailure(f"SEND failed: {e}") from e
+            self._dropped += 1
+
+    def _answer_value(self, fd: int, nid: int, value: int) -> None:
+        """Complete the syscall without running it: 0, or -errno (it fails with errno)."""
+        try:
+            ioctl(fd, NOTIF_SEND, RESP.pack(nid, max(value, 0), min(value, 0), 0))
+        except OSError as e:
+            if e.errno != errno.ENOENT:
                 raise SupervisorFailure(f"SEND failed: {e}") from e
             self._dropped += 1
 

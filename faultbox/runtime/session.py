@@ -28,6 +28,7 @@ from .exits import ExitWatch
 from .health import port_owner, wait_ports_free, wait_ready
 from .monitors import MonitorSet
 from .process import ServiceProcess, ServiceStartError
+from .proxy_session import ProtocolFaults
 from .reaper import become_subreaper, children_now, end_strays
 from .source_readers import background_sources, line_callbacks, start_reader
 from .steps import HTTP_TIMEOUT_S, run_step
@@ -114,6 +115,7 @@ class Session:
         # service name -> the Service to start instead (env/args/binary variant), and labels.
         self.overrides: dict[str, Service] = {}
         self.labels: dict[str, str] = {}
+        self.protocol = ProtocolFaults(self)  # protocol rules, the proxy and its redirects
 
     @property
     def assertions(self) -> int:
@@ -220,6 +222,7 @@ class Session:
                 self._on_syscall, self.seed, on_failure=self._on_supervisor_failure
             )
             self.log.add_drain(self.supervisor.flush, orders_own_events=True)
+            self.protocol.start(self.supervisor)  # before any service attaches and connects
         return self.supervisor
 
     def _on_syscall(self, rec: Any) -> None:
@@ -347,10 +350,15 @@ class Session:
                 self.add_monitors(fa.all_monitors())
                 for svc, rules in fa.rules_by_service():
                     handles.append(self.apply(svc, "fault", rules))
+                for iface, protocol_rules in fa.protocol_by_interface():
+                    handles.append(-self.protocol.apply(iface, protocol_rules))
             yield
         finally:
-            for h in reversed(handles):
-                self.remove(h)
+            for h in reversed(handles):  # negative: a protocol rule set
+                if h < 0:
+                    self.protocol.remove(-h)
+                else:
+                    self.remove(h)
 
     def add_monitors(self, monitors: list[Any]) -> None:
         self.monitors.add(monitors)
@@ -384,6 +392,7 @@ class Session:
             entries = list(self._handles.values())
         for _, _, reports, sup_handle, _ in entries:
             self._collect_hits(reports, sup_handle)
+        self.protocol.finish()
 
     def teardown(self) -> None:
         """Release everything: sources, services (reverse order), supervisor, files, clients."""
@@ -397,6 +406,7 @@ class Session:
             proc = self.processes[name]
             svc = self.spec.registry.services[name]
             proc.stop(svc.stop_timeout_s)
+        self.protocol.close()
         if self.supervisor is not None:
             self.supervisor.stop()
         self.left_behind = end_strays(self._children_before)

@@ -71,7 +71,7 @@ def _http(verb: str) -> StepHandler:
             if not isinstance(headers, Dict | dict):
                 raise SpecError(f"{where}: headers= must be a dict of strings")
             hdrs = {str(k): str(v) for k, v in headers.items()}
-        url = f"http://127.0.0.1:{iface.port}{path}"
+        url = f"http://127.0.0.1:{session.protocol.dial_port(iface)}{path}"
         start = time.monotonic()
         try:
             resp = session.http_client().request(verb, url, content=body or None, headers=hdrs)
@@ -103,7 +103,9 @@ def _tcp_send(session: Any, iface: InterfaceRef, kwargs: dict[str, Any]) -> str:
         raise SpecError(f'{where}: data= is required, e.g. send(data="PING")')
     data = _text(kwargs["data"], where, "data")
     try:
-        with socket.create_connection(("127.0.0.1", iface.port), TCP_CONNECT_TIMEOUT_S) as sock:
+        with socket.create_connection(
+            ("127.0.0.1", session.protocol.dial_port(iface)), TCP_CONNECT_TIMEOUT_S
+        ) as sock:
             sock.settimeout(TCP_READ_TIMEOUT_S)
             sock.sendall((data.rstrip("\n") + "\n").encode())
             buf = b""

@@ -12,10 +12,11 @@ from .context import active_session
 from .duration_args import duration_arg
 from .errors import SpecError
 from .plans import FaultAssumption, FaultScenarioDef, MonitorDef, ScenarioDef
+from .protocol_rules import bind_rules
 from .queries import query_filters
 from .registry import current_registry
 from .rule_sets import build_rules
-from .values import Service
+from .values import InterfaceRef, Service
 
 
 def _monitor_list(value: Any, where: str) -> list[MonitorDef]:
@@ -96,12 +97,29 @@ def fault_assumption(
     monitors: Any = None,
     faults: Any = None,
     description: str = "",
+    rules: Any = None,
     **syscall_faults: Any,
 ) -> FaultAssumption:
-    """Name a reusable set of faults on ``target``: ``fault_assumption("db_down", target=api, …)``."""
+    """Name a reusable set of faults on ``target``: ``fault_assumption("db_down", target=api, …)``;
+    protocol rules on an interface: ``fault_assumption("x", target=db.main, rules=[…])``."""
     where = f"fault_assumption({name!r})" if isinstance(name, str) else "fault_assumption()"
     want(name, str, "fault_assumption", "name", "a string")
     want(description, str, "fault_assumption", "description", "a string")
+    if isinstance(target, InterfaceRef):
+        if syscall_faults:
+            raise SpecError(f"{where}: an interface target takes rules=[...], not syscall keywords")
+        if not isinstance(rules, StarlarkList | list | tuple):
+            raise SpecError(f"{where}: rules= must be a list, e.g. rules=[error(query=\"INSERT*\")]")
+        protocol = [(target, bind_rules(target, rules, where))]
+        children = _assumption_list(faults, where) if faults is not None else []
+        fa = FaultAssumption(
+            name=name, target=None, faults={}, rules=[], monitors=_monitor_list(monitors, where),
+            children=children, description=description, protocol=protocol,
+        )  # fmt: skip
+        current_registry().assumptions.append(fa)
+        return fa
+    if rules is not None:
+        raise SpecError(f"{where}: rules= needs an interface target, e.g. target=db.main")
     if target is not None and not isinstance(target, Service):
         raise SpecError(f"{where}: target= must be a service, got {type_name(target)}")
     if syscall_faults and target is None:

@@ -15,6 +15,7 @@ from ._interp import call_starlark, is_callable
 from .context import require_session
 from .errors import SpecError
 from .plans import FaultAssumption
+from .protocol_rules import ProtocolRuleSpec, bind_rules, protocol_delay
 from .rule_sets import (
     build_rules,
     duration_value,
@@ -23,7 +24,7 @@ from .rule_sets import (
     partition_rules,
     trace_rules,
 )
-from .values import FaultRuleSpec, Service
+from .values import FaultRuleSpec, InterfaceRef, Service
 
 
 @builtin("deny")
@@ -38,8 +39,21 @@ def deny(errno: Any, probability: Any = "100%", label: str = "") -> FaultRuleSpe
 
 
 @builtin("delay")
-def delay(duration: Any, probability: Any = "100%", label: str = "") -> FaultRuleSpec:
-    """Hold the syscall for ``duration``, then let it run."""
+def delay(
+    duration: Any = None, probability: Any = "100%", label: str = "", delay: Any = None,
+    method: Any = None, path: Any = None, query: Any = None, command: Any = None,
+    key: Any = None, topic: Any = None,
+) -> FaultRuleSpec | ProtocolRuleSpec:  # fmt: skip
+    """Hold the syscall for ``duration``, then let it run. With match criteria (``query=``,
+    ``path=``, …) or ``delay=``, a protocol delay for an interface target."""
+    if duration is not None and delay is not None:
+        raise SpecError("delay(): give the duration once (delay(\"500ms\") or delay=)")
+    crit = {"method": method, "path": path, "query": query, "command": command, "key": key,
+            "topic": topic}  # fmt: skip
+    if delay is not None or any(v is not None for v in crit.values()):
+        return protocol_delay(delay if delay is not None else duration, crit, probability, label)
+    if duration is None:
+        raise SpecError('delay(): missing the duration, e.g. delay("100ms")')
     ns, text = duration_value(duration)
     want(label, str, "delay", "label", "a string")
     return FaultRuleSpec(
@@ -75,10 +89,23 @@ def _session(builtin_name: str) -> Any:
 
 
 @builtin("fault")
-def fault(target: Any, run: Any = None, **faults: Any) -> Any:
-    """Apply syscall faults to a service (or a fault_assumption) while ``run()`` runs."""
+def fault(target: Any, *rules: Any, run: Any = None, **faults: Any) -> Any:
+    """Apply syscall faults to a service (or a fault_assumption), or protocol rules to an
+    interface (``fault(db.main, error(query="INSERT*"), run=fn)``), while ``run()`` runs."""
     run = _run_arg(run, "fault")
     session = _session("fault")
+    if isinstance(target, InterfaceRef):
+        if faults:
+            raise SpecError("fault(): an interface takes protocol rules, not syscall keywords "
+                            f"({', '.join(faults)}=); fault the service for those")  # fmt: skip
+        handle = session.protocol.apply(target, bind_rules(target, rules, "fault"))
+        try:
+            return call_starlark(run)
+        finally:
+            session.protocol.remove(handle)
+    if rules:
+        raise SpecError("fault(): protocol rules need an interface target, e.g. "
+                        "fault(db.main, error(query=\"INSERT*\"), run=fn)")  # fmt: skip
     if isinstance(target, FaultAssumption):
         if faults:
             raise SpecError("fault(): with a fault_assumption, give no other fault keywords")
@@ -95,8 +122,18 @@ def fault(target: Any, run: Any = None, **faults: Any) -> Any:
 
 
 @builtin("fault_start")
-def fault_start(target: Any, **faults: Any) -> None:
+def fault_start(target: Any, *rules: Any, **faults: Any) -> None:
     """Apply faults until ``fault_stop(service)`` (or the end of the test)."""
+    if isinstance(target, InterfaceRef):
+        if faults:
+            raise SpecError("fault_start(): an interface takes protocol rules, not syscall "
+                            "keywords")  # fmt: skip
+        rules_ = bind_rules(target, rules, "fault_start")
+        _session("fault_start").protocol.apply(target, rules_, origin="start")
+        return
+    if rules:
+        raise SpecError("fault_start(): protocol rules need an interface target, e.g. "
+                        "fault_start(db.main, error(...))")  # fmt: skip
     svc = _service_arg(target, "fault_start")
     if not faults:
         raise SpecError('fault_start(): give at least one fault, e.g. write=deny("EIO")')
@@ -108,6 +145,9 @@ def fault_start(target: Any, **faults: Any) -> None:
 @builtin("fault_stop")
 def fault_stop(target: Any) -> None:
     """Remove the faults started on the service with fault_start() (not those of fault())."""
+    if isinstance(target, InterfaceRef):
+        _session("fault_stop").protocol.remove_started(target)
+        return
     _session("fault_stop").remove_started(_service_arg(target, "fault_stop"), "fault")
 
 

@@ -32,6 +32,7 @@ from faultbox.intercept import expand_syscalls
 from faultbox.intercept.journal import JOURNAL_FAMILIES
 from faultbox.trace.vocabulary import Field
 
+from .protocol_targets import proxied_interfaces
 from .spec_syntax import (
     AnalyzedSpec,
     Resolver,
@@ -172,5 +173,10 @@ def compute_notify_sets(spec: AnalyzedSpec, calls: SpecCalls) -> dict[str, set[s
     for file, call in calls.calls:
         sets.add_call(file, call)
     sets.add_registered_assumptions()
+    # Protocol rules: every service's connects are steered to the proxy (protocol_targets.py).
+    spec.registry.proxied = proxied_interfaces(spec, calls)
+    if spec.registry.proxied:
+        for names in sets.notify.values():
+            names.add("connect")
     spec.registry.journaled = sets.journaled
     return sets.notify

@@ -51,6 +51,8 @@ class FaultAssumption(HostValue):
     monitors: list[MonitorDef] = field(default_factory=list)
     children: list[FaultAssumption] = field(default_factory=list)
     description: str = ""
+    # protocol rules per interface (InterfaceRef, [ProtocolRule]): faultbox/proxy applies them
+    protocol: list[tuple[Any, list[Any]]] = field(default_factory=list)
 
     _starlark_type = "fault_assumption"
 
@@ -68,6 +70,13 @@ class FaultAssumption(HostValue):
             out.append((self.target, list(self.rules)))
         for child in self.children:
             out.extend(child.rules_by_service())
+        return out
+
+    def protocol_by_interface(self) -> list[tuple[Any, list[Any]]]:
+        """This assumption's protocol rules and its children's, per interface (in order)."""
+        out = list(self.protocol)
+        for child in self.children:
+            out.extend(child.protocol_by_interface())
         return out
 
     def all_monitors(self) -> list[MonitorDef]:

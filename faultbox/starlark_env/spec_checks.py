@@ -34,6 +34,7 @@ from .notify_sets import (
     compute_notify_sets,
     fault_target,
 )
+from .protocol_targets import check_criteria
 from .rule_sets import duration_value, errno_value, parse_probability
 from .spec_syntax import (
     AnalyzedSpec,
@@ -146,6 +147,7 @@ class _CallChecker:
             return
         name = self.resolve.builtin_name(file, fn, FAULT_CALLS)
         if name:
+            check_criteria(self.resolve, file, call)  # protocol rules on svc.iface
             has_target, target = fault_target(call, name)
             if has_target:
                 targets = self.resolve.targets(file, target)

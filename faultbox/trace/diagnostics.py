@@ -33,7 +33,7 @@ __all__ = [
     "unfired_faults",
 ]
 
-FAULT_ACTIONS = frozenset({"deny", "delay"})
+FAULT_ACTIONS = frozenset({"deny", "delay", "error", "response", "drop", "duplicate"})
 
 
 def is_allowed(decision: str) -> bool:
@@ -205,12 +205,31 @@ def _calls_text(r: RuleReport, n: int) -> str:
     return f"0 of {n} {family} call{'s' if n != 1 else ''} matched"
 
 
+def _seen_text(r: RuleReport) -> str:
+    """What a protocol rule saw instead (its ``filter`` holds the requests seen)."""
+    if not r.filter:
+        return "no request reached the interface while it was active"
+    shown = ", ".join(r.filter[:5]) + (", …" if len(r.filter) > 5 else "")
+    return f"requests seen: {shown}"
+
+
 def not_fired_text(r: RuleReport, events: Iterable[Event]) -> str:
     """``fault write=deny(EIO) on db never fired (0 of 12 write calls matched)``."""
+    if r.kind == "protocol":
+        return f"fault {rule_text(r)} never matched ({_seen_text(r)})"
     return f"fault {rule_text(r)} never fired ({_calls_text(r, family_calls(r, events))})"
 
 
 def _fault_not_fired(r: RuleReport, events: Sequence[Event]) -> Diagnostic:
+    if r.kind == "protocol":
+        return Diagnostic(
+            level="warning",
+            code="FAULT_NOT_FIRED",
+            message=f"protocol rule {rule_text(r)} was installed but never matched (0 hits)",
+            suggestion=_seen_text(r) + "\ncriteria are globs (INSERT*), case-insensitive",
+            service=r.service,
+            syscall=r.key,
+        )
     svc_calls = [e for e in events if e.type == EventType.SYSCALL and e.service == r.service]
     names = _family(r)
     same_family = [e for e in svc_calls if e.fields.get("syscall") in names]

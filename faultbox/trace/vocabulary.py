@@ -34,6 +34,8 @@ class EventType(StrEnum):
     STEP_SEND = "step_send"
     STEP_RECV = "step_recv"
     SOURCE_ERROR = "source_error"
+    #: a request through the protocol proxy (faultbox/proxy): its outcome and latency
+    PROXY = "proxy"
     CRASH = "crash"
     RESTART = "restart"
     UNSYNCED_DROPPED = "unsynced_dropped"
@@ -87,6 +89,7 @@ QUERYABLE_TYPES: frozenset[str] = frozenset(
         EventType.TOPIC,
         EventType.WAL,
         EventType.POLL,
+        EventType.PROXY,
     }
 )
 

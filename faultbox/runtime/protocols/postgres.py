@@ -66,7 +66,9 @@ def _run(session: Any, iface: InterfaceRef, kwargs: dict[str, Any], method: str)
     sql = arg_str(kwargs, "sql", place, required=True)
     timer = Timer()
     try:
-        conn = psycopg2.connect(**_conninfo(iface, kwargs, place))
+        info = _conninfo(iface, kwargs, place)
+        info["port"] = session.protocol.dial_port(iface)  # the proxy while a rule is active
+        conn = psycopg2.connect(**info)
     except psycopg2.Error as exc:
         return no_answer(session, iface, f"cannot connect: {exc}", timer)
     try:

@@ -39,7 +39,7 @@ def _execute(session: Any, iface: InterfaceRef, argv: list[str]) -> Response:
     import redis
 
     timer = Timer()
-    client = redis_client(iface.port, STEP_TIMEOUT_S)
+    client = redis_client(session.protocol.dial_port(iface), STEP_TIMEOUT_S)
     try:
         reply = client.execute_command(*argv)
     except redis.ResponseError as exc:
