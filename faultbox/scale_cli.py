@@ -18,8 +18,11 @@ from typing import Any
 
 import click
 
+from faultbox.report import junitxml
 from faultbox.report.from_json import suite_from_doc
 from faultbox.report.merge import MergeError, merge_files
+from faultbox.report.terminal import Reporter
+from faultbox.runtime.isolation import probe
 from faultbox.runtime.sharding import ShardError, load_durations, parse_shard, shard_from_env
 from faultbox.runtime.sharding import shard_names as _shard_names
 
@@ -119,9 +122,6 @@ def effective_jobs(jobs: int) -> int:
     """``jobs``, or 1 (with a warning saying why) when tests cannot get namespaces here."""
     if jobs <= 1:
         return 1
-    # local import: namespaces are probed only when -j asks for more than one worker
-    from faultbox.runtime.isolation import probe
-
     reason = probe()
     if reason is None:
         return jobs
@@ -133,31 +133,16 @@ def effective_jobs(jobs: int) -> int:
     return 1
 
 
-def run_tests(loaded: Any, tests: list[Any], opts: Any, reporter: Any) -> Any:
+def run_tests(loaded: Any, tests: list[Any], opts: Any, reporter: Reporter) -> Any:
     """The suite: in this process (-j 1) or in isolated workers (-j N)."""
     # local import: the runtime (services, seccomp, httpx) loads only when tests run
-    from faultbox.report.live_progress import LiveProgress
-    from faultbox.runtime.parallel import ParallelHooks, run_parallel
-    from faultbox.runtime.runner import run_suite
+    from faultbox.runtime import parallel, runner
 
     scale = ScaleOptions.current()
     jobs = effective_jobs(scale.jobs) if len(tests) > 1 else 1
     if jobs <= 1:
-        return run_suite(loaded, tests, opts, on_result=reporter.test_done)
-    real_out = reporter.out
-    progress = LiveProgress(real_out, len(tests))
-
-    def done(result: Any, passed_runs: int, runs: int) -> None:
-        progress.finished(result)
-        reporter.test_done(result, passed_runs, runs)
-
-    hooks = ParallelHooks(on_start=progress.started, on_result=done)
-    reporter.out = progress.stream  # blocks go above the live line
-    try:
-        with progress:
-            return run_parallel(loaded, tests, opts, jobs, serial=scale.serial, hooks=hooks)
-    finally:
-        reporter.out = real_out
+        return runner.run_suite(loaded, tests, opts, on_result=reporter.test_done)
+    return parallel.run_reported(loaded, tests, opts, jobs, serial=scale.serial, reporter=reporter)
 
 
 @click.command("merge")
@@ -173,10 +158,6 @@ def merge_cmd(results: tuple[str, ...], output: str | None, junit: str | None) -
     the totals. Files of different specs or faultbox versions, or with one test in two
     files, are refused (exit 1). Exit 0 if every test passed, 2 if any failed.
     """
-    # local import: the JSON/JUnit writers and the console only when merging
-    from faultbox.report import junitxml
-    from faultbox.report.terminal import Reporter
-
     try:
         doc = merge_files(list(results))
     except MergeError as exc:

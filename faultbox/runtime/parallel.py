@@ -34,6 +34,8 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
+from faultbox.report.live_progress import LiveProgress
+from faultbox.report.terminal import Reporter
 from faultbox.starlark_env.loader import LoadedSpec
 from faultbox.trace.results import SuiteResult, TestResult
 
@@ -43,7 +45,7 @@ from .isolation import IsolationUnavailable, enter_cell_namespaces
 from .runner import Interrupted, RunOptions, run_case, suite_result
 from .watchdog import RUN_ID_ENV, ensure_watchdog
 
-__all__ = ["ParallelHooks", "is_serial", "run_parallel"]
+__all__ = ["ParallelHooks", "is_serial", "run_parallel", "run_reported"]
 
 _PR_SET_PDEATHSIG = 1
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -277,3 +279,23 @@ def run_parallel(
         raise Interrupted() from None
     results = [pool.results[c.name] for c in tests]
     return suite_result(spec, results, started)
+
+
+def run_reported(spec: LoadedSpec, tests: list[TestCase], opts: RunOptions, jobs: int, *,
+                 serial: list[str], reporter: Reporter) -> SuiteResult:  # fmt: skip
+    """:func:`run_parallel` with ``reporter`` printing each block as its test finishes and,
+    on a terminal, a live line of tests done / running / failed below them."""
+    real_out = reporter.out
+    progress = LiveProgress(real_out, len(tests))
+
+    def done(result: TestResult, passed_runs: int, runs: int) -> None:
+        progress.finished(result)
+        reporter.test_done(result, passed_runs, runs)
+
+    hooks = ParallelHooks(on_start=progress.started, on_result=done)
+    reporter.out = progress.stream  # blocks go above the live line
+    try:
+        with progress:
+            return run_parallel(spec, tests, opts, jobs, serial=serial, hooks=hooks)
+    finally:
+        reporter.out = real_out
