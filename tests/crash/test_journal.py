@@ -1,0 +1,102 @@
+"""The pre-image journal on a real process: pwrite, writev, pwritev, O_APPEND, ftruncate, new
+files, directory fsync, torn writes; both supervisor loops (tests/crash/jtarget.c)."""
+
+from __future__ import annotations
+
+import contextlib
+import select
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from faultbox.intercept import Supervisor, launch, native
+from faultbox.intercept.journal import JOURNAL_FAMILIES, Dropped
+from faultbox.intercept.syscalls import expand_syscalls
+
+HERE = Path(__file__).resolve().parent
+
+
+def _notify() -> list[str]:
+    names: set[str] = set()
+    for family in JOURNAL_FAMILIES:
+        # not all exist on every architecture (aarch64 has no open/creat/rename)
+        with contextlib.suppress(ValueError):
+            names.update(expand_syscalls(family))
+    return sorted(names)
+
+
+@pytest.fixture(scope="module")
+def jtarget(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if not shutil.which("gcc"):
+        pytest.skip("gcc is needed to build the journal target")
+    out = tmp_path_factory.mktemp("jtarget") / "jtarget"
+    subprocess.run(["gcc", "-O2", "-o", str(out), str(HERE / "jtarget.c")], check=True)
+    return out
+
+
+@pytest.fixture(params=["native", "python"])
+def backend(request: pytest.FixtureRequest) -> str:
+    if request.param == "native" and native.load() is None:
+        pytest.skip(f"no native loop: {native.load_error()}")
+    return str(request.param)
+
+
+def crash_run(jtarget: Path, d: Path, backend: str, *args: str, torn: bool = False,
+              seed: int = 0) -> list[Dropped]:  # fmt: skip
+    """Run the target to "ready", SIGKILL it, wait until it is gone, drop the unsynced."""
+    sup = Supervisor(lambda _r: None, seed=seed, backend=backend)
+    journal = sup.enable_journal("svc")
+    proc = launch([str(jtarget), str(d), *args], env={}, notify=_notify(),
+                  stdout=subprocess.PIPE)  # fmt: skip
+    try:
+        sup.attach("svc", proc)
+        assert proc.stdout is not None
+        ready, _, _ = select.select([proc.stdout], [], [], 60)
+        assert ready and proc.stdout.readline() == b"ready\n"
+        assert journal.pending() > 0
+        proc.kill_group()
+        assert sup.wait_detached("svc", 30)
+        return journal.drop_unsynced(torn)
+    finally:
+        proc.kill_group()
+        sup.stop()
+        proc.popen.communicate(timeout=30)
+        proc.close()
+
+
+def test_power_loss_restores_the_synced_state(jtarget: Path, tmp_path: Path, backend: str) -> None:
+    dropped = {Path(x.path).name: x for x in crash_run(jtarget, tmp_path, backend)}
+    assert (tmp_path / "a").read_bytes() == b"A" * 4096  # pwrite undone, writev cut off
+    assert (tmp_path / "log").read_bytes() == b"LLL"  # the O_APPEND write was an append
+    assert (tmp_path / "t").read_bytes() == b"T" * 1000  # the ftruncate undone
+    assert (tmp_path / "p").read_bytes() == b"P" * 64  # pwritev: overwrite + extension
+    assert not (tmp_path / "new").exists()  # created since the directory's last fsync
+    assert (tmp_path / "synced").read_bytes() == b"SSSSS"
+    assert (dropped["a"].bytes, dropped["a"].writes) == (8, 2)
+    assert (dropped["log"].bytes, dropped["t"].bytes, dropped["p"].bytes) == (3, 990, 8)
+    assert dropped["new"].removed and "synced" not in dropped
+
+
+def test_directory_fsync_keeps_a_new_file(jtarget: Path, tmp_path: Path, backend: str) -> None:
+    crash_run(jtarget, tmp_path, backend, "dirsync")
+    # its entry is durable, its content (never fsync'ed) is not
+    assert (tmp_path / "new").exists() and (tmp_path / "new").read_bytes() == b""
+
+
+def test_torn_keeps_a_seeded_prefix_of_the_last_write(
+    jtarget: Path, tmp_path: Path, backend: str
+) -> None:
+    kept: list[tuple[tuple[str, int], ...]] = []
+    for seed in (0, 0, 7):
+        d = tmp_path / f"s{seed}_{len(kept)}"
+        d.mkdir()
+        dropped = {Path(x.path).name: x for x in crash_run(jtarget, d, backend, torn=True,
+                                                           seed=seed)}  # fmt: skip
+        k = dropped["a"].torn_kept
+        assert 0 <= k < 4
+        # the pwrite before it is undone; a prefix of the writev's "CCDD" survived
+        assert (d / "a").read_bytes() == b"A" * 4096 + b"CCDD"[:k]
+        kept.append(tuple(sorted((n, x.torn_kept) for n, x in dropped.items())))
+    assert kept[0] == kept[1]  # same seed, same tears (paths differ by directory: same names)
