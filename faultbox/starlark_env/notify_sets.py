@@ -173,7 +173,6 @@ def compute_notify_sets(spec: AnalyzedSpec, calls: SpecCalls) -> dict[str, set[s
     for file, call in calls.calls:
         sets.add_call(file, call)
     sets.add_registered_assumptions()
-    spec.registry.journaled = sets.journaled
     # Protocol rules: every service's connects are steered to the proxy (protocol_targets.py).
     spec.registry.proxied = proxied_interfaces(spec, calls)
     if spec.registry.proxied:

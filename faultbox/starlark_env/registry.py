@@ -28,8 +28,6 @@ class SpecRegistry:
     monitors: list[Any] = field(default_factory=list)  # spec-wide monitors
     # Filled by analysis.analyze(): the syscalls each service's seccomp filter must notify.
     notify_sets: dict[str, set[str]] = field(default_factory=dict)
-    # Services a crash(..., lose_unsynced=True) can target (notify_sets.py): journaled.
-    journaled: set[str] = field(default_factory=set)
     # (service, interface) pairs a protocol rule can target: proxied (protocol_targets.py).
     proxied: set[tuple[str, str]] = field(default_factory=set)
     # Services a crash(..., lose_unsynced=True) can target (notify_sets.py): journaled.

@@ -34,9 +34,6 @@ class EventType(StrEnum):
     STEP_SEND = "step_send"
     STEP_RECV = "step_recv"
     SOURCE_ERROR = "source_error"
-    CRASH = "crash"
-    RESTART = "restart"
-    UNSYNCED_DROPPED = "unsynced_dropped"
     #: a request through the protocol proxy (faultbox/proxy): its outcome and latency
     PROXY = "proxy"
     CRASH = "crash"
