@@ -107,7 +107,8 @@ def _merge_matrix(files: list[LoadedResults]) -> dict[str, Any] | None:
 def merge_results(files: list[LoadedResults]) -> dict[str, Any]:
     """One result document from the files of one run's shards (a single file: itself).
 
-    Tests keep the order of the files given; totals are recomputed from the tests;
+    Tests (and matrix cells) come in the order one run reports them: by name, then run
+    index, so shards given in any order give the same document; totals are recomputed;
     ``duration_ms`` is the sum of the shards' (the time spent running tests, not the wall
     time of shards run side by side). The result is a valid result file itself.
     """
@@ -127,6 +128,7 @@ def merge_results(files: list[LoadedResults]) -> dict[str, Any]:
                 )
             seen[key] = f.path
             tests.append(test)
+    tests.sort(key=_test_key)  # the runner's order (tests sorted by name, runs in order)
     out: dict[str, Any] = {"version": TRACE_FORMAT_VERSION}
     if "star_file" in files[0].doc:
         out["star_file"] = files[0].doc["star_file"]
@@ -136,6 +138,9 @@ def merge_results(files: list[LoadedResults]) -> dict[str, Any]:
     out["tests"] = tests
     matrix = _merge_matrix(files)
     if matrix is not None:
+        rank = {(t["matrix"]["scenario"], t["matrix"]["fault"]): i
+                for i, t in enumerate(tests) if isinstance(t.get("matrix"), dict)}  # fmt: skip
+        matrix["cells"].sort(key=lambda c: rank.get((c["scenario"], c["fault"]), len(rank)))
         out["matrix"] = matrix
     if "faultbox_version" in files[0].doc:
         out["faultbox_version"] = files[0].doc["faultbox_version"]
