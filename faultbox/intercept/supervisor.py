@@ -557,9 +557,14 @@ class Supervisor:
 
     def _append_record(self, rec: SyscallRecord) -> None:
         """Queue a record made in Python, after every record the native loop made before."""
+        if self._native is None:
+            # The Python loop makes every record itself, so a plain (atomic) deque append keeps
+            # the order; taking _deliver_lock would stall the loop while a delivery is stuck in
+            # a slow sink, which is what the buffer is there to absorb.
+            self._records.append(rec)
+            return
         with self._deliver_lock:
-            if self._native is not None:
-                self._records.extend(self._native.drain())
+            self._records.extend(self._native.drain())
             self._records.append(rec)
 
     # ---- failure and shutdown -----------------------------------------------------------
