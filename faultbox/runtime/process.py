@@ -21,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from faultbox.intercept import InterceptUnavailable, LaunchError, launch
+
 LineCallback = Callable[[str, str], None]  # (stream name, line)
 
 
@@ -161,8 +163,6 @@ class ServiceProcess:
 
     def start(self) -> None:
         """Launch the process (raises ServiceStartError with a clear message)."""
-        from faultbox.intercept import InterceptUnavailable, LaunchError, launch
-
         out_r, out_w = os.pipe2(os.O_CLOEXEC)
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
         try:
