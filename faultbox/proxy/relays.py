@@ -25,7 +25,7 @@ class Conn:
 
     def __init__(
         self, hub: Any, interface: str, protocol: str, owner: str, source: str,
-        client: socket.socket, upstream: socket.socket,
+        client: socket.socket, upstream: socket.socket | None, address: tuple[str, int],
     ) -> None:  # fmt: skip
         self.hub = hub
         self.interface = interface
@@ -33,7 +33,8 @@ class Conn:
         self.owner = owner
         self.source = source
         self.client = client
-        self.upstream = upstream
+        self._upstream = upstream
+        self.address = address  # the real server, for a connection dialled lazily (HTTP)
         self.client_lock = threading.Lock()
         self._closed = False
 
@@ -44,6 +45,18 @@ class Conn:
     def emit(self, request: Request, action: str, started_ns: int, **extra: str) -> None:
         self.hub.emit(self, {**request.fields, "action": action, **extra}, started_ns)
 
+    @property
+    def upstream(self) -> socket.socket:
+        """The socket to the real server (dialled now if it is not yet)."""
+        if self._upstream is None:
+            up = socket.create_connection(self.address, timeout=5.0)
+            up.settimeout(None)
+            up.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._upstream = up
+            if self._closed:
+                up.close()
+        return self._upstream
+
     def to_client(self, data: bytes) -> None:
         with self.client_lock:
             self.client.sendall(data)
@@ -52,7 +65,9 @@ class Conn:
         if self._closed:
             return
         self._closed = True
-        for s in (self.client, self.upstream):
+        for s in (self.client, self._upstream):
+            if s is None:
+                continue
             with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
             s.close()
@@ -198,6 +213,7 @@ def _pg_messages(conn: Conn, buf: bytearray) -> None:
                 action = fault_action(fired)
                 if fired is not None and action == "drop":
                     conn.emit(req, "drop", started)
+                    conn.close()  # both ends: the server-side pump ends too
                     return
                 if fired is not None and action == "delay":
                     conn.upstream.sendall(out)

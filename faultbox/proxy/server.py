@@ -106,7 +106,10 @@ class ProxyHub:
     def _serve(
         self, lst: _Listener, client: socket.socket, source: str, upstream: socket.socket | None
     ) -> None:
-        if upstream is None:  # a step of the test driver: dial the server now
+        # A step of the test driver: dial the server now — except HTTP, which dials on the
+        # first request it forwards (Conn.upstream): a keep-alive client whose requests the
+        # proxy answers itself must not hold a connection of a one-at-a-time server.
+        if upstream is None and lst.protocol != "http":
             try:
                 upstream = socket.create_connection(lst.upstream, timeout=_DIAL_TIMEOUT_S)
                 upstream.settimeout(None)
@@ -117,8 +120,10 @@ class ProxyHub:
                 client.close()
                 return
         for s in (client, upstream):
-            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        conn = Conn(self, lst.interface, lst.protocol, lst.owner, source, client, upstream)
+            if s is not None:
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conn = Conn(self, lst.interface, lst.protocol, lst.owner, source, client, upstream,
+                    lst.upstream)  # fmt: skip
         with self._lock:
             if self._closed:
                 conn.close()

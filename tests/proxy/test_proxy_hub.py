@@ -75,3 +75,64 @@ def test_http_drop_closes_the_connection(
     with pytest.raises(httpx.RemoteProtocolError):
         httpx.get(f"http://127.0.0.1:{port}/stock", timeout=10)
     assert events[-1]["action"] == "drop"
+
+
+def _line_server(received: list[bytes]) -> tuple[socket.socket, threading.Thread]:
+    """A line server on an ephemeral port: answers every line with ``ok <line>``."""
+    srv = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            with conn, conn.makefile("rb") as lines:
+                for line in lines:
+                    received.append(line)
+                    conn.sendall(b"ok " + line)
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    return srv, t
+
+
+def test_tcp_lines_duplicate_delay_drop() -> None:
+    received: list[bytes] = []
+    srv, _ = _line_server(received)
+    events: list[dict[str, str]] = []
+    book = RuleBook()
+    hub = ProxyHub(book, lambda owner, fields: events.append(fields))
+    port = hub.listen("echo.main", "tcp", "echo", srv.getsockname()[1])[socket.AF_INET]
+    try:
+        dup = book.add("echo.main", [ProtocolRule("duplicate")])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as c:
+            c.sendall(b"hello\n")
+            got = b""
+            while got.count(b"\n") < 2:
+                got += c.recv(100)
+        assert got == b"ok hello\nok hello\n" and received == [b"hello\n", b"hello\n"]
+        book.remove(dup)
+        book.add("echo.main", [ProtocolRule("drop")])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as c:
+            c.sendall(b"bye\n")
+            assert c.recv(100) == b""  # closed without an answer
+        assert received == [b"hello\n", b"hello\n"]
+        assert [e["action"] for e in events] == ["duplicate", "drop"]
+    finally:
+        hub.close()
+        srv.close()
+
+
+def test_http_answered_requests_hold_no_server_connection(
+    hub_port: tuple[RuleBook, int, list[dict[str, str]]],
+) -> None:
+    """A keep-alive client whose requests the proxy answers must not occupy the server (a
+    one-at-a-time server would then never serve anyone else)."""
+    book, port, events = hub_port
+    book.add("stock.api", [ProtocolRule("response", status=200, body="7")])
+    before = threading.active_count()
+    with httpx.Client(timeout=10) as client:
+        assert client.get(f"http://127.0.0.1:{port}/stock").text == "7"
+        # ThreadingHTTPServer starts a thread per accepted connection: none was accepted
+        assert threading.active_count() == before + 1  # only the proxy's relay thread
