@@ -62,7 +62,8 @@ def proxied_interfaces(spec: AnalyzedSpec, calls: SpecCalls) -> set[tuple[str, s
             node = args[0] if args else None
         target = _target(resolve, file, node) if node is not None else True
         if isinstance(target, InterfaceRef):
-            out.add((target.service.name, target.name))
+            if target.protocol in PROTOCOL_ACTIONS:  # others have no relay: refused at run
+                out.add((target.service.name, target.name))
         elif target is True:
             return _all_interfaces(spec)
     for assumption in spec.registry.assumptions:
