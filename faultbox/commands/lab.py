@@ -11,27 +11,20 @@ recovery that did not restore the invariants), 130 interrupted.
 
 from __future__ import annotations
 
-from types import ModuleType
-
 import click
 
 from faultbox.runtime.lab_bundles import INDEX_FILE
 from faultbox.starlark_env.lab_builtins import STAGES
 
-
-def _impl() -> ModuleType:
-    # local import: the runtime loads only when a lab command runs, not on every faultbox start
-    from faultbox import lab_commands
-
-    return lab_commands
+from . import lab_actions
 
 
 @click.group("lab")
-def lab() -> None:
+def command() -> None:
     """The failure lab: reproduce a failure, detect it, guard against it, prove it."""
 
 
-@lab.command("run")
+@command.command("run")
 @click.argument("directory", default="lab", type=click.Path(file_okay=False))
 @click.option(
     "--fm", "fm_ids", multiple=True, metavar="FM_001", help="Only this failure mode (repeatable)."
@@ -57,22 +50,22 @@ def lab() -> None:
 def run_cmd(directory: str, fm_ids: tuple[str, ...], stages: tuple[str, ...], runs: int, seed: int,
             timeout: str, junit: str | None, verbose: bool) -> None:  # fmt: skip
     """Run the stages of the failure modes under DIR/failure_modes/ (default DIR: lab)."""
-    _impl().run(directory, fm_ids, stages, runs, seed, timeout, junit, verbose)
+    lab_actions.run(directory, fm_ids, stages, runs, seed, timeout, junit, verbose)
 
 
-@lab.command("new")
+@command.command("new")
 @click.argument("name")
 @click.option(
     "--dir", "directory", default="lab", show_default=True, type=click.Path(file_okay=False)
 )
 def new_cmd(name: str, directory: str) -> None:
     """Scaffold a failure-mode bundle (spec.md, scenario.star) and load it in lab.star."""
-    _impl().new(name, directory)
+    lab_actions.new(name, directory)
 
 
-@lab.command("index")
+@command.command("index")
 @click.argument("directory", default="lab", type=click.Path(file_okay=False))
 @click.option("--output", type=click.Path(dir_okay=False), help=f"Default: DIR/{INDEX_FILE}.")
 def index_cmd(directory: str, output: str | None) -> None:
     """Write the failure-mode index (markdown) with the status of the last results."""
-    _impl().index(directory, output)
+    lab_actions.index(directory, output)

@@ -1,8 +1,4 @@
-"""The work behind ``faultbox lab`` (faultbox/lab_cli.py holds the command line itself).
-
-Kept apart so that ``faultbox`` starts without the runtime: lab_cli imports this module only
-when a lab command runs.
-"""
+"""The work behind ``faultbox lab`` (``commands/lab.py`` holds its command line)."""
 
 from __future__ import annotations
 
