@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Callable
 from typing import Any
 
 import h11
@@ -64,15 +66,17 @@ def relay_http(conn: Conn) -> None:
             if fired is not None and action == "drop":
                 conn.emit(req, "drop", started)
                 return
+            # Each event is emitted before the client gets its answer: once a step has its
+            # response, the trace has the event.
             if fired is not None and action in ("error", "response"):
-                status = _answer(conn, server_side, fired.rule, action)
-                conn.emit(req, action, started, status=str(status))
+                note = functools.partial(_note, conn, req, action, started)
+                _answer(conn, server_side, fired.rule, action, note)
             else:
                 hold(fired)
-                forwarded = _forward(conn, server_side, client_side, request)
+                note = functools.partial(_note, conn, req, action, started)
+                forwarded = _forward(conn, server_side, client_side, request, note)
                 if forwarded is None:
                     return
-                conn.emit(req, action, started, status=str(forwarded))
             if h11.MUST_CLOSE in (server_side.our_state, client_side.our_state,
                                   client_side.their_state):  # fmt: skip
                 return  # this connection ends here (an HTTP/1.0 server closes after answering)
@@ -83,7 +87,13 @@ def relay_http(conn: Conn) -> None:
         return
 
 
-def _answer(conn: Conn, server_side: h11.Connection, rule: Any, action: str) -> int:
+def _note(conn: Conn, req: Request, action: str, started: int, status: int) -> None:
+    conn.emit(req, action, started, status=str(status))
+
+
+def _answer(
+    conn: Conn, server_side: h11.Connection, rule: Any, action: str, before: Callable[[int], None]
+) -> int:
     status = rule.status if isinstance(rule.status, int) else (503 if action == "error" else 200)
     body = rule.body or rule.message or ("faultbox injected error" if action == "error" else "")
     data = body.encode()
@@ -92,13 +102,15 @@ def _answer(conn: Conn, server_side: h11.Connection, rule: Any, action: str) -> 
     out = server_side.send(h11.Response(status_code=status, headers=headers, reason=reason))
     out = (out or b"") + (server_side.send(h11.Data(data=data)) or b"") if data else out or b""
     out += server_side.send(h11.EndOfMessage()) or b""
+    before(status)
     conn.to_client(out)
     return status
 
 
 def _forward(
-    conn: Conn, server_side: h11.Connection, client_side: h11.Connection, request: list[Any]
-) -> int | None:
+    conn: Conn, server_side: h11.Connection, client_side: h11.Connection, request: list[Any],
+    before: Callable[[int], None],
+) -> int | None:  # fmt: skip
     out = b"".join(client_side.send(e) or b"" for e in request)
     conn.upstream.sendall(out)
     first = _next(client_side, conn.upstream)
@@ -114,5 +126,6 @@ def _forward(
         return None
     # h11 only writes HTTP/1.1: an HTTP/1.0 server's answer is re-framed for the client
     head = h11.Response(status_code=first.status_code, headers=first.headers, reason=first.reason)
+    before(int(first.status_code))
     conn.to_client(b"".join(server_side.send(e) or b"" for e in [head, *response[1:]]))
     return int(first.status_code)

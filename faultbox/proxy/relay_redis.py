@@ -73,12 +73,13 @@ def relay_redis(conn: Conn) -> None:
                     if out:
                         conn.upstream.sendall(out)
                         out.clear()
+                    # the event first: once the client has its answer, the trace has the event
+                    conn.emit(req, action, started, message=rule.message or "")
                     with pending.lock:
                         if pending.items:
                             pending.items.append(reply)
                         else:
                             conn.to_client(reply)
-                    conn.emit(req, action, started, message=rule.message or "")
                     continue
                 if fired is not None:  # delay: what came before goes now, this one later
                     if out:

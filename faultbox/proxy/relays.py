@@ -128,8 +128,8 @@ def relay_tcp(conn: Conn) -> None:
                     return
                 hold(fired)
                 times = 2 if fired is not None and fired.rule.action == "duplicate" else 1
+                conn.emit(req, fault_action(fired), started)  # before the server can answer
                 conn.upstream.sendall((line + b"\n") * times)
-                conn.emit(req, fault_action(fired), started)
         if buf:
             conn.upstream.sendall(buf)
         with contextlib.suppress(OSError):

@@ -124,15 +124,21 @@ def test_tcp_lines_duplicate_delay_drop() -> None:
         srv.close()
 
 
-def test_http_answered_requests_hold_no_server_connection(
-    hub_port: tuple[RuleBook, int, list[dict[str, str]]],
-) -> None:
+def test_http_answered_requests_hold_no_server_connection() -> None:
     """A keep-alive client whose requests the proxy answers must not occupy the server (a
     one-at-a-time server would then never serve anyone else)."""
-    book, port, events = hub_port
+    upstream = socket.create_server(("127.0.0.1", 0))  # nobody accepts: we look ourselves
+    book = RuleBook()
+    hub = ProxyHub(book, lambda owner, fields: None)
+    port = hub.listen("stock.api", "http", "stock", upstream.getsockname()[1])[socket.AF_INET]
     book.add("stock.api", [ProtocolRule("response", status=200, body="7")])
-    before = threading.active_count()
-    with httpx.Client(timeout=10) as client:
-        assert client.get(f"http://127.0.0.1:{port}/stock").text == "7"
-        # ThreadingHTTPServer starts a thread per accepted connection: none was accepted
-        assert threading.active_count() == before + 1  # only the proxy's relay thread
+    try:
+        with httpx.Client(timeout=10) as client:
+            assert client.get(f"http://127.0.0.1:{port}/stock").text == "7"
+            assert client.get(f"http://127.0.0.1:{port}/other").text == "7"
+            upstream.settimeout(1.0)  # only bounds a wait for a connection that must not come
+            with pytest.raises(TimeoutError):
+                upstream.accept()
+    finally:
+        hub.close()
+        upstream.close()
