@@ -7,7 +7,6 @@ import sys
 
 import click
 
-from faultbox import scale_cli
 from faultbox.report import html as html_report
 from faultbox.report import junitxml
 from faultbox.report.terminal import Reporter
@@ -21,11 +20,12 @@ from faultbox.trace import normalize as norm
 from faultbox.trace import shiviz as sv
 from faultbox.trace.results import SuiteResult
 
+from . import scale
 from ._common import check_output_paths, die
 
 
 @click.command("test")
-@scale_cli.scale_options  # -j/--jobs, --serial, --shard, --durations-file
+@scale.scale_options  # -j/--jobs, --serial, --shard, --durations-file
 @click.argument("spec", type=click.Path(dir_okay=False))
 @click.option(
     "--test",
@@ -111,7 +111,7 @@ def command(spec: str, test_name: str | None, seed: int | None, runs: int, timeo
             hint = f"\n  did you mean --test {guess}?" if guess else ""
             die(f"no test matches {test_name!r}; available: {names}{hint}")
         tests = selected
-    tests = scale_cli.shard_tests(tests)  # --shard K/N or the CI environment
+    tests = scale.shard_tests(tests)  # --shard K/N or the CI environment
     check_output_paths(output, junit, shiviz, normalize, html)
     reporter = Reporter(verbose=verbose, show=show)
     reporter.matrix_cells = sum(1 for t in tests if t.matrix is not None)
@@ -120,7 +120,7 @@ def command(spec: str, test_name: str | None, seed: int | None, runs: int, timeo
         echo_to=sys.stderr if fmt == "json" else None,  # stdout carries only the JSON
     )  # fmt: skip
     try:
-        suite = scale_cli.run_tests(loaded, tests, opts, reporter)  # -j N: isolated workers
+        suite = scale.run_tests(loaded, tests, opts, reporter)  # -j N: isolated workers
     except (Interrupted, KeyboardInterrupt):  # the latter: raised after a teardown finished
         click.echo("\ninterrupted: services stopped", err=True)
         sys.exit(130)
