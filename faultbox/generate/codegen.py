@@ -14,9 +14,9 @@ from pathlib import Path
 
 from faultbox.intercept import expand_syscalls
 
+from .call_graph import Symbol, Topology, load_path
 from .mutations import CATEGORIES, Mutation
 from .profile import Skipped
-from .call_graph import Symbol, Topology, load_path
 
 HEADER = """\
 # ============================================================

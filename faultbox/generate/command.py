@@ -16,9 +16,9 @@ import click
 from faultbox.starlark_env.loader import LoadedSpec, SpecLoadError, load_spec
 
 from . import codegen
+from .call_graph import Topology, analyze, load_path
 from .mutations import Mutation, build_mutations, dry_run_counts, select
 from .profile import ProfileRunner, Skipped, apply_profile, profiled_syscalls
-from .call_graph import Topology, analyze, load_path
 
 
 def _fail(message: str, *hints: str) -> NoReturn:

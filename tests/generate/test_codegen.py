@@ -6,8 +6,8 @@ import datetime
 from pathlib import Path
 
 from faultbox.generate import codegen
-from faultbox.generate.mutations import build_mutations, select
 from faultbox.generate.call_graph import analyze
+from faultbox.generate.mutations import build_mutations, select
 from faultbox.runtime import discovery
 from faultbox.starlark_env.loader import load_spec
 

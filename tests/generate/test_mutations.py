@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from faultbox.generate.call_graph import analyze
 from faultbox.generate.mutations import (
     MUTATION_TABLE,
     build_mutations,
@@ -11,7 +12,6 @@ from faultbox.generate.mutations import (
     sanitize,
     select,
 )
-from faultbox.generate.call_graph import analyze
 from faultbox.starlark_env.loader import load_spec
 
 TWO_CALLEES = """

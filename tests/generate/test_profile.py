@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from faultbox.generate.call_graph import analyze
 from faultbox.generate.mutations import Mutation, build_mutations
 from faultbox.generate.profile import Call, ScenarioProfile, apply_profile, profiled_syscalls
-from faultbox.generate.call_graph import analyze
 from faultbox.starlark_env.loader import load_spec
 
 
