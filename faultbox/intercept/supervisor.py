@@ -34,6 +34,13 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from fcntl import ioctl
 
+from faultbox.intercept.attached import (
+    ZERO_NOTIF,
+    Attached,
+    SupervisorFailure,
+    answer_queued,
+    quiet_continue,
+)
 from faultbox.intercept.decide import (
     ACT_DELAY,
     ACT_DENY,
@@ -54,7 +61,7 @@ from faultbox.intercept.journal import ServiceJournal
 from faultbox.intercept.native import BUFFER_CAP, NativeEngine, want_native
 from faultbox.intercept.paths import PathResolver
 from faultbox.intercept.periodic import FLUSH_EVERY_S, PeriodicFlush
-from faultbox.intercept.records import SyscallRecord
+from faultbox.intercept.records import SyscallRecord, allowed_record
 from faultbox.intercept.redirect import Redirect, redirect_connect
 from faultbox.intercept.rules import Rule
 from faultbox.intercept.spawn import LaunchedProcess
@@ -62,40 +69,9 @@ from faultbox.intercept.syscalls import host_arch, names_by_number, numbers_for
 from faultbox.intercept.syspaths import is_system_path
 
 Sink = Callable[[SyscallRecord], None]
-_ZERO_NOTIF = bytes(NOTIF.size)
 _Q = struct.Struct("=Q")
 _EPOLLIN, _EPOLLERR, _EPOLLHUP = select.EPOLLIN, select.EPOLLERR, select.EPOLLHUP
 _DRAIN_BUDGET_S = 0.05  # stop(): time spent answering notifications that are still queued
-
-
-class SupervisorFailure(Exception):
-    """The loop cannot go on (a listener error); the reason becomes ``Supervisor.failure``."""
-
-
-class _Attached:
-    """One attached service process."""
-
-    __slots__ = (
-        "service", "proc", "listener", "pidfd", "pgid", "rules", "open", "exited", "journal",
-        "closed",
-    )  # fmt: skip
-
-    def __init__(
-        self, service: str, proc: LaunchedProcess, listener: int | None, rules: ServiceRules
-    ) -> None:
-        self.service = service
-        self.proc = proc
-        self.listener = listener if listener is not None else -1  # -1: started unfiltered
-        self.pidfd = os.dup(proc.pidfd)  # our own copy: the caller may close theirs
-        self.pgid = proc.pgid
-        self.rules = rules
-        self.open = listener is not None
-        self.exited = False
-        # crash(lose_unsynced=True) needs it: its notifications are decided in Python
-        self.journal: ServiceJournal | None = None
-        self.closed = threading.Event()  # set when every filtered task has exited
-        if not self.open:
-            self.closed.set()
 
 
 class Supervisor:
@@ -121,10 +97,10 @@ class Supervisor:
         self._names = names_by_number(host_arch()) if host_arch() else {}
         self._rules: dict[str, ServiceRules] = {}
         self._journals: dict[str, ServiceJournal] = {}
-        self._attached: list[_Attached] = []
-        self._listeners: dict[int, _Attached] = {}
-        self._pidfds: dict[int, _Attached] = {}
-        self._timers: list[tuple[int, int, _Attached, int]] = []
+        self._attached: list[Attached] = []
+        self._listeners: dict[int, Attached] = {}
+        self._pidfds: dict[int, Attached] = {}
+        self._timers: list[tuple[int, int, Attached, int]] = []
         self._timer_seq = 0
         self._records: deque[SyscallRecord] = deque()
         self._deliver_lock = threading.RLock()
@@ -166,7 +142,7 @@ class Supervisor:
             if self.failure is not None or self._stopping:
                 proc.kill_group()
                 raise RuntimeError(f"supervisor is not running: {self.failure or 'stopped'}")
-            att = _Attached(service, proc, proc.take_listener(), self._service_rules(service))
+            att = Attached(service, proc, proc.take_listener(), self._service_rules(service))
             att.journal = self._journals.get(service)
             self._attached.append(att)
             self._pidfds[att.pidfd] = att
@@ -403,11 +379,11 @@ class Supervisor:
             raise SupervisorFailure(f"native loop: out of memory deciding for {service}")
         raise SupervisorFailure(f"{what} failed: {e}")
 
-    def _handle(self, att: _Attached) -> None:
+    def _handle(self, att: Attached) -> None:
         """Receive one notification of ``att`` and answer or park it."""
         fd = att.listener
         try:
-            data = ioctl(fd, NOTIF_RECV, _ZERO_NOTIF)
+            data = ioctl(fd, NOTIF_RECV, ZERO_NOTIF)
         except OSError as e:
             if e.errno in (errno.ENOENT, errno.EINTR):  # the task died / was interrupted
                 self._dropped += 1
@@ -417,7 +393,7 @@ class Supervisor:
         nid, tid, _flags, nr, _arch, _ip, *args = NOTIF.unpack(data)
         self._process(att, nid, tid, nr, args)
 
-    def _process(self, att: _Attached, nid: int, tid: int, nr: int, args: list[int]) -> None:
+    def _process(self, att: Attached, nid: int, tid: int, nr: int, args: list[int]) -> None:
         """Decide and answer (or park) one received notification."""
         fd = att.listener
         rules = att.rules
@@ -446,17 +422,10 @@ class Supervisor:
                 value = redirect_connect(fd, nid, tid, args[0], path, att.service, via)
                 if value is not None:  # 0: proxied; -errno: the server refused
                     decision = "allow (proxied)" if value == 0 else "allow (refused)"
-                    self._append_record(SyscallRecord(
-                        att.service, plan.name, tid, decision, path, "", "", 0,
-                        time.time_ns(), True,
-                    ))  # fmt: skip
+                    self._append_record(allowed_record(att.service, plan.name, tid, decision, path))
                     self._answer_value(fd, nid, value)
                     return
-            self._append_record(
-                SyscallRecord(
-                    att.service, plan.name, tid, decision, path, "", "", 0, time.time_ns(), True
-                )
-            )
+            self._append_record(allowed_record(att.service, plan.name, tid, decision, path))
             self._answer(fd, nid, 0)
             return
         action = fired.action
@@ -508,7 +477,7 @@ class Supervisor:
             if att.open:
                 self._answer(att.listener, nid, 0)
 
-    def _close_listener(self, att: _Attached) -> None:
+    def _close_listener(self, att: Attached) -> None:
         if not att.open:
             return
         att.open = False
@@ -591,26 +560,14 @@ class Supervisor:
             self._stopping = True
         for _, _, att, nid in self._timers:
             if att.open:
-                self._quiet_continue(att.listener, nid)
+                quiet_continue(att.listener, nid)
         self._timers.clear()
         if self._native is not None:
             pending = self._native.loop.release_pending()
             if pending is not None and self.failure is None:
                 sid, nr, tid = pending
-                self._append_record(
-                    SyscallRecord(
-                        self._native.service(sid),
-                        self._native.name(nr),
-                        tid,
-                        "allow",
-                        "",
-                        "",
-                        "",
-                        0,
-                        time.time_ns(),
-                        True,
-                    )
-                )
+                native = self._native
+                self._append_record(allowed_record(native.service(sid), native.name(nr), tid))
         self._drain_queued()
         self._flusher.stop()  # nothing more to flush periodically; stop() flushes the rest
         for att in self._attached:
@@ -633,33 +590,7 @@ class Supervisor:
                 self._fail(f"sink raised: {type(e).__name__}: {e}")
 
     def _drain_queued(self) -> None:
-        """CONTINUE notifications already queued on the listeners (bounded in time)."""
-        deadline = time.monotonic() + _DRAIN_BUDGET_S
-        waiter = select.poll()  # not self._ep: the native loop keeps listeners out of it
-        for fd in self._listeners:
-            waiter.register(fd, select.POLLIN)
-        while time.monotonic() < deadline:
-            ready = [
-                (fd, self._listeners.get(fd))
-                for fd, mask in waiter.poll(0)
-                if mask & select.POLLIN and fd in self._listeners
-            ]
-            if not ready:
-                return
-            for fd, att in ready:
-                try:
-                    data = ioctl(fd, NOTIF_RECV, _ZERO_NOTIF)
-                except OSError:
-                    continue
-                nid, tid, _flags, nr, *_ = NOTIF.unpack(data)
-                self._quiet_continue(fd, nid)
-                if att is not None and self.failure is None:
-                    name = att.rules.plan(nr).name
-                    rec = SyscallRecord(att.service, name, tid, "allow", "", "", "", 0, 0, True)
-                    rec.timestamp_ns = time.time_ns()
-                    self._append_record(rec)
-
-    @staticmethod
-    def _quiet_continue(fd: int, nid: int) -> None:
-        with contextlib.suppress(OSError):
-            ioctl(fd, NOTIF_SEND, RESP.pack(nid, 0, 0, FLAG_CONTINUE))
+        """CONTINUE notifications already queued on the listeners, each recorded as allowed."""
+        for att, nr, tid in answer_queued(self._listeners, _DRAIN_BUDGET_S):
+            if att is not None and self.failure is None:
+                self._append_record(allowed_record(att.service, att.rules.plan(nr).name, tid))

@@ -77,11 +77,16 @@ def relay_http(conn: Conn) -> None:
                 forwarded = _forward(conn, server_side, client_side, request, note)
                 if forwarded is None:
                     return
-            if h11.MUST_CLOSE in (server_side.our_state, client_side.our_state,
-                                  client_side.their_state):  # fmt: skip
-                return  # this connection ends here (an HTTP/1.0 server closes after answering)
+            if server_side.our_state is h11.MUST_CLOSE:
+                return  # the client asked to close (or spoke HTTP/1.0): this connection ends
             server_side.start_next_cycle()
-            if client_side.our_state is h11.DONE and client_side.their_state is h11.DONE:
+            if h11.MUST_CLOSE in (client_side.our_state, client_side.their_state):
+                # The server closes after answering (HTTP/1.0), but the client was answered in
+                # HTTP/1.1 keep-alive and may already have sent its next request on this
+                # connection: keep it, and dial the server again for the next forwarded one.
+                conn.end_upstream()
+                client_side = h11.Connection(h11.CLIENT)
+            elif client_side.our_state is h11.DONE and client_side.their_state is h11.DONE:
                 client_side.start_next_cycle()
     except (OSError, h11.ProtocolError):
         return

@@ -57,6 +57,14 @@ class Conn:
                 up.close()
         return self._upstream
 
+    def end_upstream(self) -> None:
+        """Close the server's side (it is done with this connection); the next access dials anew."""
+        up, self._upstream = self._upstream, None
+        if up is not None:
+            with contextlib.suppress(OSError):
+                up.shutdown(socket.SHUT_RDWR)
+            up.close()
+
     def to_client(self, data: bytes) -> None:
         with self.client_lock:
             self.client.sendall(data)

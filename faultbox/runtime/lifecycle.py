@@ -19,6 +19,8 @@ import signal
 import threading
 from typing import TYPE_CHECKING
 
+from faultbox.trace.vocabulary import EventType
+
 from .health import wait_ready
 from .process import ServiceProcess, ServiceStartError
 
@@ -45,7 +47,7 @@ def crash(session: Session, name: str, lose_unsynced: bool = False, torn: bool =
             "(name the service directly in crash(), so the spec analysis sees it)"
         )
     session.log.emit_ordered(
-        "crash", name,
+        EventType.CRASH, name,
         {"lose_unsynced": str(lose_unsynced).lower(), "torn": str(torn).lower()},
     )  # fmt: skip
     gone = threading.Event()
@@ -54,7 +56,7 @@ def crash(session: Session, name: str, lose_unsynced: bool = False, torn: bool =
     if not (proc.exited or gone.wait(REAP_TIMEOUT_S)):
         raise ServiceStartError(f"crash({name}): pid {proc.pid} survived SIGKILL")
     session.log.emit_ordered(
-        "service_exited",
+        EventType.SERVICE_EXITED,
         name,
         {
             "exit_code": str(proc.exit_code),
@@ -73,7 +75,7 @@ def crash(session: Session, name: str, lose_unsynced: bool = False, torn: bool =
                 fields["removed"] = "true"
             if torn:
                 fields["torn_kept"] = str(d.torn_kept)
-            session.log.emit("unsynced_dropped", name, fields)
+            session.log.emit(EventType.UNSYNCED_DROPPED, name, fields)
 
 
 def restart(session: Session, name: str) -> None:
@@ -84,7 +86,7 @@ def restart(session: Session, name: str) -> None:
     if not old.exited:
         crash(session, name)  # restart of a running service: it goes down first
     old.stop(0.0)  # closes what the dead process left: its output pipes and pidfd
-    session.log.emit_ordered("restart", name)
+    session.log.emit_ordered(EventType.RESTART, name)
     svc = session.spec.registry.services[name]
     proc = ServiceProcess(
         name, old.argv, old.env,
@@ -94,7 +96,7 @@ def restart(session: Session, name: str) -> None:
     proc.start()
     session.processes[name] = proc
     session.log.add_drain(proc.settle_output)
-    session.log.emit("service_started", name, {"pid": str(proc.pid), "restart": "true"})
+    session.log.emit(EventType.SERVICE_STARTED, name, {"pid": str(proc.pid), "restart": "true"})
     proc.exit_callbacks.append(lambda code: session._on_exit(name, code))
     if proc.proc.listener_fd is not None:
         try:
@@ -102,4 +104,4 @@ def restart(session: Session, name: str) -> None:
         except RuntimeError as exc:
             raise ServiceStartError(f'service "{name}" failed to restart: {exc}') from None
     wait_ready(proc, svc.healthcheck, [i.port for i in svc.interfaces.values()])
-    session.log.emit_ordered("service_ready", name, {"restart": "true"})
+    session.log.emit_ordered(EventType.SERVICE_READY, name, {"restart": "true"})

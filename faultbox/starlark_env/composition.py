@@ -109,7 +109,7 @@ def fault_assumption(
         if syscall_faults:
             raise SpecError(f"{where}: an interface target takes rules=[...], not syscall keywords")
         if not isinstance(rules, StarlarkList | list | tuple):
-            raise SpecError(f"{where}: rules= must be a list, e.g. rules=[error(query=\"INSERT*\")]")
+            raise SpecError(f'{where}: rules= must be a list, e.g. rules=[error(query="INSERT*")]')
         protocol = [(target, bind_rules(target, rules, where))]
         children = _assumption_list(faults, where) if faults is not None else []
         fa = FaultAssumption(

@@ -47,7 +47,7 @@ def delay(
     """Hold the syscall for ``duration``, then let it run. With match criteria (``query=``,
     ``path=``, …) or ``delay=``, a protocol delay for an interface target."""
     if duration is not None and delay is not None:
-        raise SpecError("delay(): give the duration once (delay(\"500ms\") or delay=)")
+        raise SpecError('delay(): give the duration once (delay("500ms") or delay=)')
     crit = {"method": method, "path": path, "query": query, "command": command, "key": key,
             "topic": topic}  # fmt: skip
     if delay is not None or any(v is not None for v in crit.values()):
