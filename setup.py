@@ -33,10 +33,15 @@ class BuildPyWithLauncher(build_py):
             from faultbox.intercept.errors import InterceptUnavailable
         finally:
             sys.path.pop(0)
-        pkg_dir = Path(self.build_lib) / "faultbox" / "intercept"
+        # An editable install (pip install -e, make demo) runs from the source tree: build the
+        # binaries there; a wheel gets them in its build directory, with the C headers.
+        editable = getattr(self, "editable_mode", False)
+        pkg_dir = (HERE if editable else Path(self.build_lib)) / "faultbox" / "intercept"
         bin_dir = pkg_dir / "bin"
-        for header in _build.FASTLOOP_HEADERS:  # for a rebuild on first use (package data: *.c)
-            shutil.copyfile(header, pkg_dir / header.name)
+        if not editable:
+            pkg_dir.mkdir(parents=True, exist_ok=True)
+            for header in _build.FASTLOOP_HEADERS:  # for a rebuild on first use
+                shutil.copyfile(header, pkg_dir / header.name)
         try:
             _build.compile_launcher(bin_dir / _build.binary_name())
         except InterceptUnavailable as exc:
