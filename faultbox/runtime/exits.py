@@ -66,7 +66,7 @@ class ExitWatch:
         for name, proc in list(processes.items()):
             if proc.stopping or proc.proc is None or id(proc) in self._recorded:
                 continue
-            if not proc.exited and not _pidfd_says_exited(proc):
+            if not proc.exited and not _has_exited(proc):
                 continue
             # The process is gone; its wait thread reaps it at once and sets the exit code.
             if proc._exited.wait(REAP_WAIT_S) and proc.exit_code is not None:
@@ -112,13 +112,35 @@ class ExitWatch:
         return text
 
 
-def _pidfd_says_exited(proc: ServiceProcess) -> bool:
+def _pidfd_says_exited(proc: ServiceProcess, timeout: float = 0) -> bool:
     """A pidfd is readable once its process has exited (before it is reaped)."""
     try:
-        ready, _, _ = select.select([proc.proc.pidfd], [], [], 0)
+        ready, _, _ = select.select([proc.proc.pidfd], [], [], timeout)
     except (OSError, ValueError):  # closed: the process was stopped
         return False
     return bool(ready)
+
+
+def _has_exited(proc: ServiceProcess) -> bool:
+    """Exited, or exiting: a process in the middle of its exit has closed its sockets (a step
+    saw EOF) but is not a zombie yet, so wait for it rather than miss the exit."""
+    if _pidfd_says_exited(proc):
+        return True
+    return _is_exiting(proc.pid) and _pidfd_says_exited(proc, REAP_WAIT_S)
+
+
+_PF_EXITING = 0x4  # the kernel's task flag, set at the start of exit, before files close
+
+
+def _is_exiting(pid: int) -> bool:
+    """The process has begun to exit (``PF_EXITING`` in /proc/PID/stat's flags)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return False
+    fields = stat[stat.rfind(b")") + 2 :].split()
+    return len(fields) > 6 and bool(int(fields[6]) & _PF_EXITING)
 
 
 def _last_line(proc: ServiceProcess) -> str:
