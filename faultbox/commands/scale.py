@@ -15,15 +15,29 @@ from typing import Any
 
 import click
 
+from faultbox.report.merge import MergeError, load_results
 from faultbox.report.terminal import Reporter
 from faultbox.runtime import parallel, runner
 from faultbox.runtime.isolation import probe
-from faultbox.runtime.sharding import ShardError, load_durations, parse_shard, shard_from_env
+from faultbox.runtime.sharding import (
+    ShardError,
+    load_durations,
+    longest_first,
+    parse_shard,
+    shard_from_env,
+)
 from faultbox.runtime.sharding import shard_names as _shard_names
 
 from ._common import die
 
-__all__ = ["ScaleOptions", "effective_jobs", "run_tests", "scale_options", "shard_tests"]
+__all__ = [
+    "ScaleOptions",
+    "effective_jobs",
+    "run_tests",
+    "scale_options",
+    "shard_tests",
+    "start_order",
+]
 
 
 @dataclass
@@ -76,7 +90,8 @@ def scale_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option(
             "--durations-file", type=click.Path(dir_okay=False), metavar="FILE",
-            help="Balance shards by the test durations in FILE (an earlier --output).",
+            help="Test durations from FILE (an earlier --output): balance --shard by time, "
+            "and start the longest tests first with -j (default: the --output file's last run).",
         ),
     ]  # fmt: skip
     for option in reversed(options):
@@ -95,9 +110,7 @@ def shard_tests(tests: list[Any]) -> list[Any]:
         else:
             found = shard_from_env(os.environ)
             if found is None:
-                if durations_file:
-                    die("--durations-file needs --shard K/N (or a CI shard environment)")
-                return tests
+                return tests  # a --durations-file then only orders a -j run
             (k, n), where = found
         durations = load_durations(durations_file) if durations_file else None
     except ShardError as exc:
@@ -124,10 +137,54 @@ def effective_jobs(jobs: int) -> int:
     return 1
 
 
+def _earlier_durations(star_file: str) -> tuple[dict[str, float], str] | None:
+    """Test durations known before the run, and where from: ``--durations-file``, else the
+    ``--output`` file of an earlier run of the same spec (about to be overwritten)."""
+    scale = ScaleOptions.current()
+    if scale.durations_file:
+        try:
+            return load_durations(scale.durations_file), scale.durations_file
+        except ShardError as exc:
+            die(str(exc))
+    ctx = click.get_current_context(silent=True)
+    output = ctx.params.get("output") if ctx is not None else None
+    if not isinstance(output, str) or not os.path.isfile(output):
+        return None
+    try:  # only a result file of this spec counts; anything else is just overwritten
+        if load_results(output).doc.get("star_file") != star_file:
+            return None
+        return load_durations(output), f"{output} (the last run)"
+    except (MergeError, ShardError):
+        return None
+
+
+def start_order(tests: list[Any], star_file: str, jobs: int) -> list[Any] | None:
+    """The order in which a -j run starts ``tests``: longest first when earlier durations
+    are known (so the longest test does not start last and hold the run up alone), else
+    None (the tests' order)."""
+    found = _earlier_durations(star_file)
+    if found is None:
+        return None
+    durations, where = found
+    known = sum(1 for t in tests if t.name in durations)
+    if known == 0:
+        return None
+    by_name = {t.name: t for t in tests}
+    ordered = [by_name[name] for name in longest_first([t.name for t in tests], durations)]
+    click.echo(
+        f"-j {jobs}: longest tests first, by the durations in {where} "
+        f"({known} of {len(tests)} tests known)",
+        err=True,
+    )
+    return ordered
+
+
 def run_tests(loaded: Any, tests: list[Any], opts: Any, reporter: Reporter) -> Any:
     """The suite: in this process (-j 1) or in isolated workers (-j N)."""
     scale = ScaleOptions.current()
     jobs = effective_jobs(scale.jobs) if len(tests) > 1 else 1
     if jobs <= 1:
         return runner.run_suite(loaded, tests, opts, on_result=reporter.test_done)
-    return parallel.run_reported(loaded, tests, opts, jobs, serial=scale.serial, reporter=reporter)
+    order = start_order(tests, loaded.display_path, jobs)
+    return parallel.run_reported(loaded, tests, opts, jobs, serial=scale.serial,
+                                 reporter=reporter, start_order=order)  # fmt: skip

@@ -257,14 +257,19 @@ def run_parallel(
     *,
     serial: list[str] | None = None,
     hooks: ParallelHooks | None = None,
+    start_order: list[TestCase] | None = None,
 ) -> SuiteResult:
     """Run ``tests`` in up to ``jobs`` isolated workers; the suite in the tests' order.
 
-    Raises :class:`Interrupted` after every worker stopped when Ctrl-C/SIGTERM arrived.
+    ``start_order`` (the same tests, e.g. longest first) is the order in which workers are
+    started; by default the tests' order. Raises :class:`Interrupted` after every worker
+    stopped when Ctrl-C/SIGTERM arrived.
     """
     started = time.monotonic()
     pool = _Pool(spec, opts, max(1, jobs), list(serial or []), hooks or ParallelHooks())
-    waiting = list(tests)
+    waiting = list(tests) if start_order is None else list(start_order)
+    if sorted(c.name for c in waiting) != sorted(c.name for c in tests):
+        raise ValueError("start_order must hold exactly the tests to run")
     try:
         while waiting or pool.running:
             pool.start_next(waiting)
@@ -282,7 +287,8 @@ def run_parallel(
 
 
 def run_reported(spec: LoadedSpec, tests: list[TestCase], opts: RunOptions, jobs: int, *,
-                 serial: list[str], reporter: Reporter) -> SuiteResult:  # fmt: skip
+                 serial: list[str], reporter: Reporter,
+                 start_order: list[TestCase] | None = None) -> SuiteResult:  # fmt: skip
     """:func:`run_parallel` with ``reporter`` printing each block as its test finishes and,
     on a terminal, a live line of tests done / running / failed below them."""
     real_out = reporter.out
@@ -296,6 +302,7 @@ def run_reported(spec: LoadedSpec, tests: list[TestCase], opts: RunOptions, jobs
     reporter.out = progress.stream  # blocks go above the live line
     try:
         with progress:
-            return run_parallel(spec, tests, opts, jobs, serial=serial, hooks=hooks)
+            return run_parallel(spec, tests, opts, jobs, serial=serial, hooks=hooks,
+                                start_order=start_order)  # fmt: skip
     finally:
         reporter.out = real_out

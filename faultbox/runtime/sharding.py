@@ -25,6 +25,7 @@ from faultbox.report.merge import MergeError, load_results
 __all__ = [
     "ShardError",
     "load_durations",
+    "longest_first",
     "parse_shard",
     "partition",
     "shard_from_env",
@@ -78,6 +79,20 @@ def shard_from_env(env: Mapping[str, str]) -> tuple[tuple[int, int], str] | None
     return None
 
 
+def _costs(names: Sequence[str], durations: Mapping[str, float]) -> dict[str, float]:
+    """Each name's duration; one the file does not know counts with the median of the known."""
+    known = [float(durations[x]) for x in names if x in durations]
+    default = statistics.median(known) if known else 1.0
+    return {x: float(durations.get(x, default)) for x in names}
+
+
+def longest_first(names: Sequence[str], durations: Mapping[str, float]) -> list[str]:
+    """``names`` longest first (classic LPT order for ``-j N``); equal durations, and unknown
+    names (the median), keep their order in ``names``."""
+    cost = _costs(names, durations)
+    return sorted(names, key=lambda x: -cost[x])  # sorted() is stable
+
+
 def partition(
     names: Sequence[str], n: int, durations: Mapping[str, float] | None = None
 ) -> list[list[str]]:
@@ -88,9 +103,7 @@ def partition(
         for i, name in enumerate(ordered):
             shards[i % n].append(name)
         return shards
-    known = [durations[x] for x in ordered if x in durations]
-    default = statistics.median(known) if known else 1.0
-    cost = {x: float(durations.get(x, default)) for x in ordered}
+    cost = _costs(ordered, durations)
     loads = [0.0] * n
     for name in sorted(ordered, key=lambda x: (-cost[x], x)):
         target = min(range(n), key=lambda i: (loads[i], i))
