@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import pty
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -43,6 +44,10 @@ def test_a_live_line_on_a_terminal(tmp_path: Path) -> None:
     (tmp_path / "plain.star").write_text(_PLAIN)
     code, out = _run(tmp_path / "plain.star", on_tty=True)
     assert code == 2, out
+    # Drawn as the counts change: two workers running before any test finished, the
+    # failure counted once test_c ended, then the last state.
+    assert "0/5 done · 2 running · 0 failed" in out
+    assert re.search(r"[345]/5 done · [012] running · 1 failed", out), out
     assert "5/5 done · 0 running · 1 failed" in out
     assert "1 failed" in out and "--- FAIL: test_c" in out
     assert out.rstrip().endswith("4 passed, 1 failed")  # the line is gone before the totals

@@ -1,5 +1,7 @@
 """-j 2 leaves nothing behind: SIGINT or SIGKILL of faultbox while two tests run at once (each
-in its own namespaces, on the same port) ends every worker and service and every directory.
+in its own namespaces, on the same port) ends every worker and service and every directory,
+and the cells' network and mount namespaces (held by no process, no descriptor) with their
+private /tmp mounts (none on the host).
 
 Synchronisation is on files the services write, in a directory outside /tmp (a cell's /tmp
 writes are private to it): both requests are held, so both tests are mid-body together.
@@ -54,6 +56,50 @@ def state() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
+_OURS = {kind: os.stat(f"/proc/self/ns/{kind}").st_ino for kind in ("net", "mnt")}
+
+
+def _cell_namespaces(pids: list[int]) -> dict[str, set[int]]:
+    """The network and mount namespaces of ``pids`` other than this process's own."""
+    found: dict[str, set[int]] = {"net": set(), "mnt": set()}
+    for pid in pids:
+        for kind in found:
+            ino = os.stat(f"/proc/{pid}/ns/{kind}").st_ino
+            if ino != _OURS[kind]:
+                found[kind].add(ino)
+    return found
+
+
+def _holders(namespaces: dict[str, set[int]]) -> list[str]:
+    """Every process still in one of ``namespaces``, or holding a descriptor of one."""
+    wanted = {f"{kind}:[{ino}]" for kind, inos in namespaces.items() for ino in inos}
+    held = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        links = [f"/proc/{pid}/ns/{kind}" for kind in namespaces]
+        try:
+            links += [f"/proc/{pid}/fd/{fd}" for fd in os.listdir(f"/proc/{pid}/fd")]
+        except OSError:
+            continue  # gone meanwhile
+        for link in links:
+            try:
+                target = os.readlink(link)
+            except OSError:
+                continue
+            if target in wanted:
+                held.append(f"{link} -> {target}")
+    return held
+
+
+def _assert_namespaces_gone(namespaces: dict[str, set[int]], within_s: float = 30.0) -> None:
+    deadline = time.monotonic() + within_s
+    while (held := _holders(namespaces)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert held == [], f"cell namespaces still held: {held}"
+    with open("/proc/self/mountinfo") as f:
+        cell_mounts = [line for line in f if "faultbox-cell" in line]
+    assert cell_mounts == [], f"a cell's /tmp mount reached the host: {cell_mounts}"
+
+
 def _start(tmp_path: Path, state: Path) -> tuple[subprocess.Popen[str], str, Path]:
     env, mark, tmpdir = run_env(tmp_path)
     port = free_port()
@@ -85,19 +131,25 @@ def test_sigint_during_a_j2_run_stops_both_tests(tmp_path: Path, state: Path) ->
     proc, mark, tmpdir = _start(tmp_path, state)
     # faultbox, two workers, two services (and nothing else) carry the mark.
     assert sum(marked for _, marked in processes_with(mark)) == 2  # the services
+    cells = _cell_namespaces([pid for pid, _ in processes_with(mark)])
+    assert len(cells["net"]) == len(cells["mnt"]) == 2  # one of each per running test
     os.kill(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "interrupted: services stopped" in err
     assert "Traceback" not in err
     assert_nothing_left(mark, tmpdir)
+    _assert_namespaces_gone(cells)
 
 
 def test_sigkill_during_a_j2_run_leaves_nothing(tmp_path: Path, state: Path) -> None:
     proc, mark, tmpdir = _start(tmp_path, state)
     assert len(processes_with(mark)) == 6  # faultbox, its watchdog, two workers, two services
+    cells = _cell_namespaces([pid for pid, _ in processes_with(mark)])
+    assert len(cells["net"]) == len(cells["mnt"]) == 2
     os.kill(proc.pid, signal.SIGKILL)
     proc.communicate(timeout=60)
     # The workers die with faultbox (parent-death signal), the marked services by the
     # watchdog; their namespaces and private /tmp go with their last process.
     assert_nothing_left(mark, tmpdir)
+    _assert_namespaces_gone(cells)

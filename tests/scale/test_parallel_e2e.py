@@ -127,3 +127,43 @@ def test_without_namespace_privileges_it_says_so_and_runs_serially(
     assert "running one test at a time" in proc.stderr
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.rstrip().endswith("2 passed, 0 failed")
+
+
+def test_as_an_unprivileged_user_it_says_so_and_runs_serially() -> None:
+    """A user other than root (``nobody``; it keeps only CAP_DAC_READ_SEARCH, to reach the
+    interpreter and the source tree wherever they are installed) gets the warning too."""
+    import pwd
+    import shutil
+    import tempfile
+
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("setpriv (util-linux) is not installed")
+    try:
+        pwd.getpwnam("nobody")
+    except KeyError:
+        pytest.skip("no user nobody")
+    work = Path(tempfile.mkdtemp(prefix="faultbox-nobody-"))
+    try:
+        work.chmod(0o777)
+        (work / "plain.star").write_text(
+            "".join(f"def test_{c}():\n    assert_true(True)\n" for c in "abc")
+        )
+        env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+               "HOME": str(work), "TMPDIR": str(work), "PYTHONDONTWRITEBYTECODE": "1"}  # fmt: skip
+        proc = subprocess.run(
+            [setpriv, "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+             "--inh-caps=+dac_read_search", "--ambient-caps=+dac_read_search",
+             sys.executable, "-m", "faultbox.cli", "test", "plain.star", "-j", "3"],
+            cwd=work, env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert (
+        "warning: -j 3 runs each test in network and mount namespaces of its own, which needs "
+        "root (CAP_SYS_ADMIN): unshare(CLONE_NEWNET|CLONE_NEWNS): Operation not permitted; "
+        "running one test at a time"
+    ) in proc.stderr
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.rstrip().endswith("3 passed, 0 failed")
