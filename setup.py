@@ -2,6 +2,8 @@
 
 * the seccomp launcher (launcher.c) — required; without a C compiler the install still
   succeeds and faultbox builds it on first use (or says why it cannot);
+* the same launcher linked statically — the entrypoint wrapper of intercepted containers;
+  needs libc.a (libc6-dev), else built (or refused, with the reason) on first use;
 * the native supervisor loop, the ``_fastloop`` extension (bindings py_module.c, py_rule.c;
   the GIL-free loop loop.c, loop_glob.c, loop_paths.c) — optional; if it cannot be built
   (no compiler, no Python.h), faultbox tries again on first use and otherwise runs the
@@ -46,6 +48,10 @@ class BuildPyWithLauncher(build_py):
             _build.compile_launcher(bin_dir / _build.binary_name())
         except InterceptUnavailable as exc:
             self.warn(f"faultbox launcher not built now ({exc}); it will be built on first use")
+        try:
+            _build.compile_static_launcher(bin_dir / _build.static_binary_name())
+        except InterceptUnavailable as exc:
+            self.warn(f"faultbox static launcher (containers) not built now ({exc})")
         try:
             _build.compile_fastloop(bin_dir / _build.fastloop_name())
         except InterceptUnavailable as exc:

@@ -4,6 +4,9 @@ Two artifacts, both named with a hash of their sources and build constants so an
 source never runs with a stale binary:
 
 * the launcher executable (``launcher.c``) — required for interception;
+* the same launcher linked statically (``-static``, no ``--user``) — the entrypoint wrapper
+  bind-mounted into containers, which may have no libc or another one
+  (container_handoff.py); built when first needed if ``pip install .`` could not;
 * the ``_fastloop`` extension — optional: without it the supervisor runs its Python
   reference loop (slower, same decisions).
 """
@@ -35,8 +38,10 @@ FASTLOOP_HEADERS = tuple(
 )
 PACKAGED_DIR = _HERE / "bin"
 CFLAGS = ["-O2", "-Wall", "-Wextra"]
+STATIC_FLAGS = ["-static", "-DLAUNCHER_STATIC"]
 _lock = threading.Lock()
 _cached: Path | None = None
+_cached_static: Path | None = None
 
 
 def _defines() -> list[str]:
@@ -59,6 +64,11 @@ def source_hash() -> str:
 def binary_name() -> str:
     """File name of the launcher for the current source."""
     return f"faultbox-launcher-{source_hash()}"
+
+
+def static_binary_name() -> str:
+    """File name of the static launcher (the container entrypoint wrapper)."""
+    return f"faultbox-launcher-static-{_hash((SOURCE,), ' '.join(_defines() + STATIC_FLAGS))}"
 
 
 def fastloop_name() -> str:
@@ -103,6 +113,11 @@ def compile_launcher(dest: Path) -> Path:
     return _compile([*_defines(), str(SOURCE)], dest, "seccomp launcher")
 
 
+def compile_static_launcher(dest: Path) -> Path:
+    """Compile launcher.c statically to ``dest`` (needs libc.a: Debian's libc6-dev)."""
+    return _compile([*STATIC_FLAGS, *_defines(), str(SOURCE)], dest, "static seccomp launcher")
+
+
 def compile_fastloop(dest: Path) -> Path:
     """Compile the ``_fastloop`` extension to ``dest``; ``InterceptUnavailable`` on failure."""
     include = sysconfig.get_paths()["include"]
@@ -134,6 +149,15 @@ def launcher_path() -> Path:
         if _cached is None:
             _cached = _find_or_build(binary_name(), compile_launcher, os.X_OK)
     return _cached
+
+
+def static_launcher_path() -> Path:
+    """The static launcher for this source: packaged copy, cached copy, or freshly built."""
+    global _cached_static
+    with _lock:
+        if _cached_static is None:
+            _cached_static = _find_or_build(static_binary_name(), compile_static_launcher, os.X_OK)
+        return _cached_static
 
 
 def fastloop_path() -> Path:

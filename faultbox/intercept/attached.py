@@ -8,13 +8,31 @@ import select
 import threading
 import time
 from fcntl import ioctl
+from typing import Protocol
 
 from faultbox.intercept.decide import ServiceRules
 from faultbox.intercept.ioctl import FLAG_CONTINUE, NOTIF, NOTIF_RECV, NOTIF_SEND, RESP
 from faultbox.intercept.journal import ServiceJournal
-from faultbox.intercept.spawn import LaunchedProcess
 
 ZERO_NOTIF = bytes(NOTIF.size)  # the RECV buffer: the kernel requires it zeroed
+
+
+class Attachable(Protocol):
+    """What ``Supervisor.attach`` reads from a process: ``LaunchedProcess`` (spawn.py) and
+    ``InterceptedContainerProcess`` (container_handoff.py) both provide it."""
+
+    @property
+    def pidfd(self) -> int: ...  # the main process (dup'ed: the caller keeps its own)
+    @property
+    def pgid(self) -> int: ...  # killpg target of the failure policy (host pid namespace)
+    @property
+    def notify(self) -> tuple[str, ...]: ...  # the syscalls the filter notifies
+
+    def take_listener(self) -> int | None:
+        """Hand the listener over (the supervisor closes it)."""
+
+    def kill_group(self, sig: int = ...) -> None:
+        """SIGKILL the process (group): attach refuses after a supervisor failure."""
 
 
 class SupervisorFailure(Exception):
@@ -30,7 +48,7 @@ class Attached:
     )  # fmt: skip
 
     def __init__(
-        self, service: str, proc: LaunchedProcess, listener: int | None, rules: ServiceRules
+        self, service: str, proc: Attachable, listener: int | None, rules: ServiceRules
     ) -> None:
         self.service = service
         self.proc = proc

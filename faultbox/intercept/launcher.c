@@ -3,11 +3,18 @@
  *
  *   faultbox-launcher --ppid PID --sock FD [--filter HEX] [--user NAME] [--stderr-errors]
  *                     -- FILE ARGV0 [ARG...]
+ *   faultbox-launcher --connect PATH --sock FD [--filter HEX] [--stderr-errors]
+ *                     -- FILE ARGV0 [ARG...]                   (container entrypoint wrapper)
  *
- * 1. PR_SET_PDEATHSIG(SIGKILL), then getppid() == PID (closes the race with a parent that
- *    died before the prctl), setsid() (process group = pid, for killpg teardown).
+ * 1. --ppid: PR_SET_PDEATHSIG(SIGKILL), then getppid() == PID (closes the race with a parent
+ *    that died before the prctl). --connect (the launcher is a container's init, bind-mounted
+ *    in as the entrypoint, ppid 0; the container's lifetime is the engine's business): connect
+ *    to the unix socket PATH and move the connection to fd FD with dup3(O_CLOEXEC) -- FD is
+ *    the number the BPF program was built for. faultbox takes our pid from SO_PEERCRED.
+ *    Both: setsid() (process group = pid, for killpg teardown; EPERM if already a leader).
  * 2. --user: look the user and its groups up NOW, before the filter (NSS opens files, which
- *    may be notified syscalls).
+ *    may be notified syscalls). Not in the static build (-DLAUNCHER_STATIC): static glibc
+ *    needs NSS libraries at run time; a container's own entrypoint drops privileges instead.
  * 3. --filter: PR_SET_NO_NEW_PRIVS, seccomp(SET_MODE_FILTER, NEW_LISTENER|WAIT_KILLABLE_RECV)
  *    (retried without WAIT_KILLABLE_RECV on kernels < 5.19), write the record "FD <n> <k>"
  *    on the hand-off socket, wait for the 1-byte ACK (faultbox has copied the listener with
@@ -22,6 +29,7 @@
  * Records are exactly RECORD_LEN bytes, NUL padded; RECORD_LEN and ACK_READ_LEN come from
  * faultbox/intercept/bpf.py at build time (-D). "UNAVAILABLE <msg>" means interception
  * itself cannot work here (e.g. EBUSY: already under a seccomp user-notify supervisor).
+ * An error before there is a socket (bad usage, --connect failing) goes to stderr only.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -29,12 +37,16 @@
 #include <grp.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#ifndef LAUNCHER_STATIC
 #include <pwd.h>
+#endif
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -132,10 +144,34 @@ static int install_filter(struct sock_fprog *prog) {
     return (int)fd * 2 + killable;
 }
 
+/* --connect: the hand-off socket is a connection to PATH, moved to fd `want` (the number the
+ * BPF program exempts). dup3 keeps it O_CLOEXEC (dup2 would clear the flag). */
+static void connect_handoff(const char *path, int want) {
+    struct sockaddr_un addr;
+    if (want < 3) fail(2, "--connect needs --sock FD (3 or more)");
+    if (strlen(path) >= sizeof addr.sun_path) fail(2, "--connect path too long: %s", path);
+    memset(&addr, 0, sizeof addr);
+    addr.sun_family = AF_UNIX;
+    strcpy(addr.sun_path, path);
+    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (s < 0) fail(2, "socket: %s", strerror(errno));
+    int rc;
+    do {
+        rc = connect(s, (struct sockaddr *)&addr, sizeof addr);
+    } while (rc < 0 && errno == EINTR);
+    if (rc < 0) fail(2, "connect %s: %s", path, strerror(errno));
+    if (s != want) {
+        if (dup3(s, want, O_CLOEXEC) < 0)
+            fail(2, "dup3 to fd %d: %s (is RLIMIT_NOFILE above it?)", want, strerror(errno));
+        close(s);
+    }
+    sock_fd = want;
+}
+
 int main(int argc, char **argv) {
     pid_t ppid = -1;
-    const char *filter_hex = NULL, *user = NULL;
-    int i;
+    const char *filter_hex = NULL, *user = NULL, *connect_path = NULL;
+    int i, want_fd = -1;
     for (i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--") == 0) {
             i++;
@@ -143,7 +179,9 @@ int main(int argc, char **argv) {
         } else if (strcmp(argv[i], "--ppid") == 0 && i + 1 < argc) {
             ppid = (pid_t)atoi(argv[++i]);
         } else if (strcmp(argv[i], "--sock") == 0 && i + 1 < argc) {
-            sock_fd = atoi(argv[++i]);
+            want_fd = atoi(argv[++i]);
+        } else if (strcmp(argv[i], "--connect") == 0 && i + 1 < argc) {
+            connect_path = argv[++i];
         } else if (strcmp(argv[i], "--filter") == 0 && i + 1 < argc) {
             filter_hex = argv[++i];
         } else if (strcmp(argv[i], "--user") == 0 && i + 1 < argc) {
@@ -162,21 +200,33 @@ int main(int argc, char **argv) {
     const char *file = argv[i];
     char **target_argv = &argv[i + 1];
 
-    if (sock_fd >= 0 && fcntl(sock_fd, F_SETFD, FD_CLOEXEC) != 0) fail(2, "bad --sock fd");
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) fail(4, "prctl(PR_SET_PDEATHSIG): %m");
-    if (ppid > 0 && getppid() != ppid) _exit(137); /* faultbox died before the prctl */
-    setsid();                                       /* EPERM only if already a leader */
+    if (connect_path) {
+        /* errors before the connection can only go to stderr (the container's log) */
+        stderr_errors = 1;
+        if (ppid > 0 || user) fail(2, "usage: --connect excludes --ppid and --user");
+        connect_handoff(connect_path, want_fd);
+    } else {
+        sock_fd = want_fd;
+        if (sock_fd >= 0 && fcntl(sock_fd, F_SETFD, FD_CLOEXEC) != 0) fail(2, "bad --sock fd");
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) fail(4, "prctl(PR_SET_PDEATHSIG): %m");
+        if (ppid > 0 && getppid() != ppid) _exit(137); /* faultbox died before the prctl */
+    }
+    setsid(); /* EPERM only if already a leader */
 
     uid_t uid = 0;
     gid_t gid = 0, groups[MAX_GROUPS];
     int ngroups = MAX_GROUPS;
     if (user) {
+#ifdef LAUNCHER_STATIC
+        fail(2, "--user is not supported by the static launcher");
+#else
         errno = 0;
         struct passwd *pw = getpwnam(user);
         if (!pw) fail(5, "unknown user: %s", user);
         uid = pw->pw_uid;
         gid = pw->pw_gid;
         if (getgrouplist(user, gid, groups, &ngroups) < 0) fail(5, "too many groups: %s", user);
+#endif
     }
 
     static struct sock_filter insns[MAX_INSNS];

@@ -14,7 +14,6 @@ import os
 import pwd
 import queue
 import resource
-import select
 import shutil
 import signal
 import socket
@@ -24,17 +23,14 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import IO, Any
 
-from faultbox.intercept import bpf
 from faultbox.intercept._build import launcher_path
 from faultbox.intercept.errors import InterceptUnavailable, LaunchError
+from faultbox.intercept.handshake import AFTER_ACK, AFTER_ACK_USER, RecordReader, parse_fd_record
+from faultbox.intercept.handshake import filter_for as _filter_for  # tests patch it here
+from faultbox.intercept.handshake import raise_for as _raise_for
 from faultbox.intercept.ioctl import pidfd_getfd
-from faultbox.intercept.syscalls import AUDIT_ARCH, host_arch, numbers_for, syscall_number
+from faultbox.intercept.syscalls import host_arch, numbers_for
 
-# Syscalls the launcher itself makes after the ACK. If one of them is notified, it blocks
-# until the caller attaches the listener to a Supervisor, so launch() cannot wait for the
-# exec outcome (it would deadlock); exec errors then go to the service's stderr (exit 127).
-_AFTER_ACK = frozenset({"execve", "execveat", "exit_group"})
-_AFTER_ACK_USER = frozenset({"setgroups", "setgid", "setuid", "prctl", "getppid"})
 _HANDOFF_MIN_FD = 500
 
 Stream = int | IO[Any] | None
@@ -182,34 +178,6 @@ def resolve_binary(prog: str, env: Mapping[str, str], cwd: str | None) -> str:
     raise LaunchError(f"binary not found: {prog} (not in PATH)")
 
 
-class _Records:
-    """Reads the launcher's fixed-size records from our end of the socketpair."""
-
-    def __init__(self, sock: socket.socket, deadline: float) -> None:
-        self.sock, self.deadline, self.buf = sock, deadline, b""
-
-    def next(self) -> str | None:
-        """The next record's text, or None at EOF."""
-        while len(self.buf) < bpf.RECORD_LEN:
-            left = self.deadline - time.monotonic()
-            if left <= 0 or not select.select([self.sock], [], [], left)[0]:
-                raise LaunchError("launcher did not answer in time")
-            chunk = self.sock.recv(4096)
-            if not chunk:
-                return None
-            self.buf += chunk
-        rec, self.buf = self.buf[: bpf.RECORD_LEN], self.buf[bpf.RECORD_LEN :]
-        return rec.split(b"\0", 1)[0].decode(errors="replace")
-
-
-def _raise_for(rec: str, argv0: str) -> None:
-    if rec.startswith("UNAVAILABLE "):
-        raise InterceptUnavailable(rec.removeprefix("UNAVAILABLE "))
-    if rec.startswith("ERR "):
-        raise LaunchError(f"{argv0}: {rec.removeprefix('ERR ')}")
-    raise LaunchError(f"{argv0}: unexpected launcher record {rec!r}")
-
-
 def _handoff_fd(sock: socket.socket) -> int:
     """Duplicate the child's socket end to a high fd number (the one the BPF exempts)."""
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -262,7 +230,7 @@ def launch(
             cmd += ["--filter", _filter_for(numbers, arch, hfd).hex()]
         if user is not None:
             cmd += ["--user", user]
-        blocking = _AFTER_ACK | (_AFTER_ACK_USER if user else frozenset())
+        blocking = AFTER_ACK | (AFTER_ACK_USER if user else frozenset())
         wait_exec = not (numbers and blocking.intersection(notify))
         if not wait_exec:
             cmd.append("--stderr-errors")
@@ -301,16 +269,6 @@ def launch(
     return LaunchedProcess(popen, pidfd, listener, notify, argv, user, killable)
 
 
-def _filter_for(numbers: list[int], arch: str, hfd: int) -> bytes:
-    """The BPF program, with the launcher's hand-off write/read on ``hfd`` exempted."""
-    exempt = {}
-    for name, count in (("write", bpf.RECORD_LEN), ("read", bpf.ACK_READ_LEN)):
-        nr = syscall_number(name, arch)
-        if nr is not None:
-            exempt[nr] = count
-    return bpf.build_filter(numbers, AUDIT_ARCH[arch], hfd, exempt)
-
-
 def _handshake(
     sock: socket.socket,
     popen: subprocess.Popen[bytes],
@@ -321,7 +279,7 @@ def _handshake(
     timeout: float,
 ) -> tuple[int | None, bool]:
     """Take the listener (if any) and wait for the exec outcome; (listener, wait_killable)."""
-    records = _Records(sock, time.monotonic() + timeout)
+    records = RecordReader(sock, time.monotonic() + timeout)
     listener: int | None = None
     killable = False
     try:
@@ -332,9 +290,8 @@ def _handshake(
                 raise LaunchError(f"launcher exited ({rc}) before the hand-off")
             if not rec.startswith("FD "):
                 _raise_for(rec, argv0)
-            _, fd_text, killable_text = rec.split()
-            listener = pidfd_getfd(pidfd, int(fd_text))
-            killable = killable_text == "1"
+            fd_number, killable = parse_fd_record(rec)
+            listener = pidfd_getfd(pidfd, fd_number)
             sock.sendall(b"A")
         if wait_exec:
             rec = records.next()

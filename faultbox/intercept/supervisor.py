@@ -36,6 +36,7 @@ from fcntl import ioctl
 
 from faultbox.intercept.attached import (
     ZERO_NOTIF,
+    Attachable,
     Attached,
     SupervisorFailure,
     answer_queued,
@@ -64,7 +65,6 @@ from faultbox.intercept.periodic import FLUSH_EVERY_S, PeriodicFlush
 from faultbox.intercept.records import SyscallRecord, allowed_record
 from faultbox.intercept.redirect import Redirect, redirect_connect
 from faultbox.intercept.rules import Rule
-from faultbox.intercept.spawn import LaunchedProcess
 from faultbox.intercept.syscalls import host_arch, names_by_number, numbers_for
 from faultbox.intercept.syspaths import is_system_path
 
@@ -136,8 +136,10 @@ class Supervisor:
 
     # ---- API used by the runtime (any thread) -------------------------------------------
 
-    def attach(self, service: str, proc: LaunchedProcess) -> None:
-        """Take over ``proc``'s listener (closed by :meth:`stop`) and watch its exit."""
+    def attach(self, service: str, proc: Attachable) -> None:
+        """Take over ``proc``'s listener (closed by :meth:`stop`) and watch its exit.
+
+        ``proc``: a :class:`LaunchedProcess` or a container's (container_handoff.py)."""
         with self._lock:
             if self.failure is not None or self._stopping:
                 proc.kill_group()
