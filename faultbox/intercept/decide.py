@@ -14,15 +14,19 @@ import itertools
 import re
 import threading
 from array import array
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from faultbox.intercept.globs import compile_glob, glob_matches
 from faultbox.intercept.rules import Rule, draw, stream_key
 from faultbox.intercept.syscalls import PATH_KIND
 from faultbox.intercept.syspaths import is_system_path
+from faultbox.intercept.write_sizes import min_length, write_length
 
-ACT_DENY, ACT_DELAY, ACT_TRACE, ACT_ALLOW = 1, 2, 3, 4
-_ACTION_CODE = {"deny": ACT_DENY, "delay": ACT_DELAY, "trace": ACT_TRACE, "allow": ACT_ALLOW}
+ACT_DENY, ACT_DELAY, ACT_TRACE, ACT_ALLOW, ACT_PARTIAL = 1, 2, 3, 4, 5
+_ACTION_CODE = {
+    "deny": ACT_DENY, "delay": ACT_DELAY, "trace": ACT_TRACE, "allow": ACT_ALLOW,
+    "partial": ACT_PARTIAL,
+}  # fmt: skip
 _ids = itertools.count(1)
 
 
@@ -66,6 +70,7 @@ class CompiledRule:
         "label",
         "op",
         "streams",
+        "min_len",
         "native",
         "_seed",
         "_identity",
@@ -88,6 +93,7 @@ class CompiledRule:
         # syscall number → [stream key, occurrences]: draws depend only on this rule's own
         # history for this syscall, never on unrelated calls.
         self.streams: dict[int, list[int]] = {}
+        self.min_len = min_length(rule) if rule.action == "partial" else 0
         self.native: object | None = None  # its _fastloop.Rule, made by native.py
         self._seed = seed
         # the position in its set keeps two identical rules of one set apart
@@ -164,13 +170,17 @@ class ServiceRules:
         return plan
 
 
-def evaluate(service: str, plan: Plan, path: str, port: int) -> CompiledRule | None:
+def evaluate(
+    service: str, plan: Plan, path: str, port: int, tid: int = 0, args: Sequence[int] = ()
+) -> CompiledRule | None:
     """The rule that fires for this call, or None (then the decision is an allow).
 
     A rule without a glob does not fire on a system path (the loader, /proc, /dev…); a glob
-    that names such a path does.
+    that names such a path does. A partial rule applies only to a write on a file (its fd
+    names a path) that it can shorten (write_sizes.py; ``tid``/``args`` give the length).
     """
     system = None
+    length = -2  # not read yet: only a partial rule needs it
     for c in plan.entries:
         glob = c.glob
         if glob is not None:
@@ -183,6 +193,13 @@ def evaluate(service: str, plan: Plan, path: str, port: int) -> CompiledRule | N
                 continue
         if c.ports and port not in c.ports:
             continue
+        if c.min_len:
+            if not path.startswith("/"):  # sockets, pipes: never cut (partial_writes.py)
+                continue
+            if length == -2:
+                length = write_length(plan.name, tid, args) if args else -1
+            if length < c.min_len:
+                continue
         if c.prob < 1.0 and not c.fires(service, plan.nr, plan.name):
             continue
         c.handle.counts[c.index] += 1

@@ -17,6 +17,8 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -134,8 +136,40 @@ static int resolve(LoopObject *self, int kind, const struct fl_notif *n, int *po
     return 0;
 }
 
+/* write_sizes.write_length: bytes a write asks for (the count, or the sum of its iovecs);
+ * -1 if unknown (not a write, an unreadable or oversized iovec array) */
+static long long write_length(const struct fl_notif *n) {
+    switch (n->nr) {
+    case SYS_write:
+    case SYS_pwrite64:
+        return n->args[2] <= (uint64_t)INT64_MAX ? (long long)n->args[2] : -1;
+    case SYS_writev:
+    case SYS_pwritev:
+    case SYS_pwritev2: {
+        uint64_t count = n->args[2];
+        if (count > 1024) return -1; /* UIO_MAXIOV */
+        if (count == 0) return 0;
+        struct iovec vec[1024];
+        struct iovec local = {vec, count * sizeof vec[0]};
+        struct iovec remote = {(void *)(uintptr_t)n->args[1], count * sizeof vec[0]};
+        ssize_t got = process_vm_readv((pid_t)n->pid, &local, 1, &remote, 1, 0);
+        if (got != (ssize_t)(count * sizeof vec[0])) return -1;
+        uint64_t total = 0;
+        for (uint64_t i = 0; i < count; i++) {
+            total += vec[i].iov_len;
+            if (total > (uint64_t)INT64_MAX || vec[i].iov_len > (uint64_t)INT64_MAX) return -1;
+        }
+        return (long long)total;
+    }
+    }
+    return -1;
+}
+
 /* decide.evaluate: the first rule that applies and fires, or NULL (allow). */
-static RuleObject *evaluate(LoopObject *self, const plan *p, int nr, size_t plen, int port) {
+static RuleObject *evaluate(LoopObject *self, const plan *p, const struct fl_notif *n,
+                            size_t plen, int port) {
+    int nr = n->nr;
+    long long length = -2; /* not read yet: only a partial rule needs it */
     int system = -1;
     size_t ncp = 0;
     int decoded = 0;
@@ -161,6 +195,11 @@ static RuleObject *evaluate(LoopObject *self, const plan *p, int nr, size_t plen
             int in = 0;
             for (size_t k = 0; k < r->nports && !in; k++) in = r->ports[k] == port;
             if (!in) continue;
+        }
+        if (r->min_len) { /* partial(): a write on a file that it can shorten */
+            if (!plen || self->path[0] != '/') continue;
+            if (length == -2) length = write_length(n);
+            if (length < r->min_len) continue;
         }
         if (r->prob < 1.0) {
             int fires = fl_rule_fires(r, nr, p->e[i].key);
@@ -191,11 +230,19 @@ static void process(LoopObject *self, int fd, int svc, const struct fl_notif *n,
             return;
         }
     }
-    RuleObject *r = p->n ? evaluate(self, p, n->nr, plen, port) : NULL;
+    RuleObject *r = p->n ? evaluate(self, p, n, plen, port) : NULL;
     if (self->oom) { /* a supervisor failure; the target must not hang meanwhile */
         self->oom = 0;
         push(self, EV_FAIL, fd, ENOMEM, 0, 0, "allocation");
         answer(self, fd, n->id, 0);
+        return;
+    }
+    if (r && r->action == ACT_PARTIAL) { /* Python writes the prefix, records and answers */
+        self->has_pending = 1;
+        self->pending_fd = fd;
+        self->pending_svc = svc;
+        self->pending = *n;
+        push(self, EV_PARTIAL, fd, svc, (uint64_t)r->id, 0, NULL);
         return;
     }
     int system = !r && plen && fl_is_system_path(self->path, plen);
@@ -250,7 +297,7 @@ static void handle(LoopObject *self, int fd, int svc) {
 static int stop_batch(LoopObject *self) {
     for (int i = 0; i < self->nev; i++) {
         int k = self->evs[i].kind;
-        if (k == EV_MISS || k == EV_FAIL || k == EV_FULL) return 1;
+        if (k == EV_MISS || k == EV_FAIL || k == EV_FULL || k == EV_PARTIAL) return 1;
     }
     return 0;
 }

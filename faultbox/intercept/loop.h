@@ -40,10 +40,11 @@ _Static_assert(sizeof(struct fl_resp) == 24, "seccomp_notif_resp layout");
 #define FLAG_CONTINUE 1u
 
 /* ---- shared constants with decide.py / syscalls.py -------------------------------------- */
-enum { ACT_DENY = 1, ACT_DELAY = 2, ACT_TRACE = 3, ACT_ALLOW = 4 };
+enum { ACT_DENY = 1, ACT_DELAY = 2, ACT_TRACE = 3, ACT_ALLOW = 4, ACT_PARTIAL = 5 };
 enum { KIND_NONE = 0, KIND_FD = 1, KIND_PATH0 = 2, KIND_AT = 3, KIND_SOCKADDR = 4, KIND_AT2 = 5 };
-/* what run() hands back to Python */
-enum { EV_FD = 0, EV_DELAY = 1, EV_MISS = 2, EV_FAIL = 3, EV_FULL = 4 };
+/* what run() hands back to Python; EV_PARTIAL: a partial() rule fired, the notification is
+ * held as pending for Python (take_pending), which writes the prefix and answers */
+enum { EV_FD = 0, EV_DELAY = 1, EV_MISS = 2, EV_FAIL = 3, EV_FULL = 4, EV_PARTIAL = 5 };
 
 #define NR_MAX 1024
 #define MAX_FDS 512 /* listeners + watched fds, polled together */
@@ -113,7 +114,7 @@ typedef struct {
     PyThreadState *ts; /* while run() has released the GIL */
     int hot;           /* notifications keep coming: poll the listeners alone (loop.c) */
     uint64_t last_full; /* CLOCK_MONOTONIC ns of the last poll of the full set */
-    int has_pending;   /* a notification received before its plan existed */
+    int has_pending;   /* a notification received before its plan existed, or a partial */
     int pending_fd, pending_svc;
     struct fl_notif pending;
     unsigned long long notifications, dropped;

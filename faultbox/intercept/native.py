@@ -32,7 +32,7 @@ from faultbox.intercept.syscalls import TABLES, host_arch
 ENV = "FAULTBOX_SUPERVISOR"
 _MAX_TOKENS = 1024  # loop_glob.c's limit; longer programs fall back to the regex
 _T_CHAR, _T_STAR, _T_SKIP = 1, 2, 3
-EV_FD, EV_DELAY, EV_MISS, EV_FAIL, EV_FULL = 0, 1, 2, 3, 4  # what Loop.run() hands back
+EV_FD, EV_DELAY, EV_MISS, EV_FAIL, EV_FULL, EV_PARTIAL = 0, 1, 2, 3, 4, 5  # Loop.run()'s events
 #: Records held before delivery is forced (the Python loop's limit; the native arena's size).
 BUFFER_CAP = 65536
 _module: ModuleType | None = None
@@ -64,13 +64,17 @@ def python_constants() -> dict[str, int]:
     """The values the C side must agree with, as the Python side defines them."""
     names = ("KIND_NONE", "KIND_FD", "KIND_PATH0", "KIND_AT", "KIND_SOCKADDR", "KIND_AT2")
     return {
-        **{f"ACT_{a}": getattr(decide, f"ACT_{a}") for a in ("DENY", "DELAY", "TRACE", "ALLOW")},
+        **{
+            f"ACT_{a}": getattr(decide, f"ACT_{a}")
+            for a in ("DENY", "DELAY", "TRACE", "ALLOW", "PARTIAL")
+        },
         **{n: getattr(syscalls, n) for n in names},
         "EV_FD": EV_FD,
         "EV_DELAY": EV_DELAY,
         "EV_MISS": EV_MISS,
         "EV_FAIL": EV_FAIL,
         "EV_FULL": EV_FULL,
+        "EV_PARTIAL": EV_PARTIAL,
         "FL_T_CHAR": _T_CHAR,
         "FL_T_STAR": _T_STAR,
         "FL_T_SKIP": _T_SKIP,
@@ -181,6 +185,7 @@ class NativeEngine:
         self._numbers: list[set[int]] = []  # per service: numbers with a plan to keep fresh
         # rule id → (decision, label, op, latency_ms, allowed) for records
         self._outcomes: dict[int, tuple[str, str, str, int, bool]] = {}
+        self._partials: dict[int, CompiledRule] = {}  # rule id → a partial rule (EV_PARTIAL)
         # numbers decided in Python (connects that may be redirected): they never get a plan
         self.python_numbers: set[int] = set()
 
@@ -268,12 +273,19 @@ class NativeEngine:
                 tuple(sorted(c.ports)),
                 c.handle.counts,
                 c.index,
+                c.min_len,
             )
+            if c.min_len:
+                self._partials[rid] = c
             self._outcomes[rid] = (c.decision, c.label, c.op, c.latency_ms, c.action != ACT_DENY)
         return c.native
 
     def name(self, nr: int) -> str:
         return self._names.get(nr) or f"syscall_{nr}"
+
+    def partial_rule(self, rid: int) -> CompiledRule:
+        """The partial rule behind an EV_PARTIAL event."""
+        return self._partials[rid]
 
     def service(self, sid: int) -> str:
         return self._services[sid]

@@ -96,6 +96,9 @@ static PyObject *Loop_run(LoopObject *self, PyObject *args) {
         case EV_FAIL: /* (kind, fd, errno, what) */
             t = Py_BuildValue("(iiis)", EV_FAIL, e->fd, e->a, e->what);
             break;
+        case EV_PARTIAL: /* (kind, listener, service, rule id): take_pending() has it */
+            t = Py_BuildValue("(iiiK)", EV_PARTIAL, e->fd, e->a, (unsigned long long)e->b);
+            break;
 
         default:
             t = Py_BuildValue("(i)", EV_FULL);
@@ -501,12 +504,12 @@ static PyObject *mod_fail_alloc_after(PyObject *Py_UNUSED(m), PyObject *args) {
  * module, so a mismatch disables the native loop instead of deciding wrongly. */
 static PyObject *shared_constants(void) {
     return Py_BuildValue(
-        "{si si si si  si si si si si si  si si si si si  si si si  si sk sk sk sk  si si}",
+        "{si si si si si  si si si si si si  si si si si si si  si si si  si sk sk sk sk  si si}",
         "ACT_DENY", ACT_DENY, "ACT_DELAY", ACT_DELAY, "ACT_TRACE", ACT_TRACE, "ACT_ALLOW",
-        ACT_ALLOW, "KIND_NONE", KIND_NONE, "KIND_FD", KIND_FD, "KIND_PATH0", KIND_PATH0,
+        ACT_ALLOW, "ACT_PARTIAL", ACT_PARTIAL, "KIND_NONE", KIND_NONE, "KIND_FD", KIND_FD, "KIND_PATH0", KIND_PATH0,
         "KIND_AT", KIND_AT, "KIND_SOCKADDR", KIND_SOCKADDR, "KIND_AT2", KIND_AT2, "EV_FD", EV_FD,
         "EV_DELAY", EV_DELAY, "EV_MISS", EV_MISS, "EV_FAIL", EV_FAIL, "EV_FULL", EV_FULL,
-        "FL_T_CHAR", FL_T_CHAR, "FL_T_STAR", FL_T_STAR, "FL_T_SKIP", FL_T_SKIP, "FLAG_CONTINUE",
+        "EV_PARTIAL", EV_PARTIAL, "FL_T_CHAR", FL_T_CHAR, "FL_T_STAR", FL_T_STAR, "FL_T_SKIP", FL_T_SKIP, "FLAG_CONTINUE",
         (int)FLAG_CONTINUE, "NOTIF_RECV", (unsigned long)NOTIF_RECV, "NOTIF_SEND",
         (unsigned long)NOTIF_SEND, "NOTIF_ID_VALID", (unsigned long)NOTIF_ID_VALID, "NOTIF_SIZE",
         (unsigned long)sizeof(struct fl_notif), "RESP_SIZE", (int)sizeof(struct fl_resp),
@@ -548,6 +551,7 @@ PyMODINIT_FUNC PyInit__fastloop(void) {
         PyModule_AddIntConstant(m, "EV_MISS", EV_MISS) < 0 ||
         PyModule_AddIntConstant(m, "EV_FAIL", EV_FAIL) < 0 ||
         PyModule_AddIntConstant(m, "EV_FULL", EV_FULL) < 0 ||
+        PyModule_AddIntConstant(m, "EV_PARTIAL", EV_PARTIAL) < 0 ||
         PyModule_AddIntConstant(m, "FL_T_CHAR", FL_T_CHAR) < 0 ||
         PyModule_AddIntConstant(m, "FL_T_STAR", FL_T_STAR) < 0 ||
         PyModule_AddIntConstant(m, "FL_T_SKIP", FL_T_SKIP) < 0) {

@@ -92,12 +92,13 @@ bad:
 }
 
 static int Rule_init(RuleObject *self, PyObject *args, PyObject *kw) {
-    static char *names[] = {"id",   "action", "neg_errno", "delay_ns", "prob",
-                            "glob", "match",  "ports",     "hits",     "index", NULL};
+    static char *names[] = {"id",    "action", "neg_errno", "delay_ns", "prob",    "glob",
+                            "match", "ports",  "hits",      "index",    "min_len", NULL};
     PyObject *glob, *match, *ports, *hits;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "iiiLdOOOOn", names, &self->id, &self->action,
+    self->min_len = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "iiiLdOOOOn|L", names, &self->id, &self->action,
                                      &self->neg_errno, &self->delay_ns, &self->prob, &glob,
-                                     &match, &ports, &hits, &self->index))
+                                     &match, &ports, &hits, &self->index, &self->min_len))
         return -1;
     if (glob != Py_None && !(self->glob = fl_parse_glob(glob))) return -1;
     if (match != Py_None) {

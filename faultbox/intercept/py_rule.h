@@ -30,6 +30,7 @@ typedef struct {
     size_t nports;
     Py_buffer hits; /* array('q') of the rule set: hits[index] += 1 when the rule fires */
     Py_ssize_t index;
+    long long min_len; /* partial(): the shortest write it cuts (write_sizes.min_length) */
     stream *streams; /* per syscall number: draws taken so far (CompiledRule.streams) */
     size_t nstreams, capstreams;
 } RuleObject;

@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from faultbox.intercept.durations import format_go_duration
 from faultbox.intercept.errnos import errno_name, strerror_text
 
-ACTIONS = ("deny", "delay", "trace", "allow")
+ACTIONS = ("deny", "delay", "trace", "allow", "partial")
+#: The syscalls a ``partial()`` rule can shorten (a short count only exists for writes).
+PARTIAL_SYSCALLS = frozenset({"write", "writev", "pwrite64", "pwritev", "pwritev2"})
 _M64 = (1 << 64) - 1
 
 
@@ -20,7 +22,9 @@ class Rule:
     globs.py (``*`` crosses ``/``, ``?`` is one character, brackets are literal).
     ``dest_ports`` limits a ``connect`` rule to those destination ports (empty = any).
     ``action="allow"`` (an addition to the contract) fires as an explicit ``allow`` and
-    stops the evaluation.
+    stops the evaluation. ``action="partial"`` (write family only): the supervisor writes
+    a prefix itself and returns the short count — ``partial_bytes`` bytes, else
+    ``partial_fraction`` of the write, else a seeded length (partial_writes.py).
     """
 
     key: str
@@ -34,6 +38,8 @@ class Rule:
     op: str = ""
     path_glob: str = ""
     dest_ports: frozenset[int] = field(default_factory=frozenset)
+    partial_bytes: int = 0  # partial(bytes=N); 0: not given
+    partial_fraction: float = 0.0  # partial(fraction=F), 0 < F < 1; 0: not given
 
     def __post_init__(self) -> None:
         if self.action not in ACTIONS:
@@ -52,22 +58,46 @@ class Rule:
             raise ValueError(f"rule {self.key}: negative delay")
         if not 0.0 <= self.probability <= 1.0:
             raise ValueError(f"rule {self.key}: probability must be within 0..1")
+        if self.action == "partial":
+            self._check_partial()
         if not isinstance(self.dest_ports, frozenset):
             object.__setattr__(self, "dest_ports", frozenset(self.dest_ports))
         if self.action == "deny" and not self.errno_name:
             object.__setattr__(self, "errno_name", errno_name(self.errno))
 
+    def _check_partial(self) -> None:
+        other = [s for s in self.syscalls if s not in PARTIAL_SYSCALLS]
+        if other:
+            raise ValueError(
+                f"rule {self.key}: partial() only shortens writes "
+                f"({', '.join(sorted(PARTIAL_SYSCALLS))}), not {', '.join(other)}"
+            )
+        if self.partial_bytes < 0 or (self.partial_bytes and self.partial_fraction):
+            raise ValueError(f"rule {self.key}: partial() takes bytes >= 1 or a fraction")
+        if not 0.0 <= self.partial_fraction < 1.0:
+            raise ValueError(f"rule {self.key}: partial() fraction must be within (0, 1)")
+
     def decision(self) -> str:
-        """The decision text this rule records when it fires."""
+        """The decision text this rule records when it fires (partial: its spec text; the
+        record of each cut write says how many bytes it got, partial_writes.py)."""
         if self.action == "deny":
             return f"deny({strerror_text(self.errno)})"
         if self.action == "delay":
             return f"delay({format_go_duration(self.delay_ns)})"
+        if self.action == "partial":
+            if self.partial_bytes:
+                return f"partial(bytes={self.partial_bytes})"
+            if self.partial_fraction:
+                return f"partial(fraction={self.partial_fraction:g})"
+            return "partial()"
         return self.action
 
     def identity(self) -> str:
         """A stable text naming the rule's content (feeds the probability hash)."""
         ports = ",".join(str(p) for p in sorted(self.dest_ports))
+        # partial's parameters only for partial rules: every other rule keeps its identity
+        # (and so its probability draws) of before partial() existed
+        extra = (self.decision(),) if self.action == "partial" else ()
         return "\x1f".join(
             (
                 self.key,
@@ -80,6 +110,7 @@ class Rule:
                 self.op,
                 self.path_glob,
                 ports,
+                *extra,
             )
         )
 

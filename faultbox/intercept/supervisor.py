@@ -60,9 +60,10 @@ from faultbox.intercept.ioctl import (
 )
 from faultbox.intercept.journal import ServiceJournal
 from faultbox.intercept.native import BUFFER_CAP, NativeEngine, want_native
+from faultbox.intercept.partial_writes import ACT_PARTIAL, PartialWriter
 from faultbox.intercept.paths import PathResolver
 from faultbox.intercept.periodic import FLUSH_EVERY_S, PeriodicFlush
-from faultbox.intercept.records import SyscallRecord, allowed_record
+from faultbox.intercept.records import SyscallRecord, allowed_record, fired_record
 from faultbox.intercept.redirect import Redirect, redirect_connect
 from faultbox.intercept.rules import Rule
 from faultbox.intercept.syscalls import host_arch, names_by_number, numbers_for
@@ -115,6 +116,7 @@ class Supervisor:
         if want_native(backend):
             self._native = NativeEngine()
             self._native.loop.watch(self._wake, True)
+        self._partial = PartialWriter(self._resolver, self._append_record, seed)
         self._flusher = PeriodicFlush(self.flush, FLUSH_EVERY_S)
         self._thread = threading.Thread(target=self._run, name="faultbox-supervisor", daemon=True)
         self._thread.start()
@@ -337,6 +339,8 @@ class Supervisor:
                         self._append_record(rec)
                 elif kind == ev_fail:
                     self._native_failure(ev[1], ev[2], ev[3])
+                elif kind == mod.EV_PARTIAL:  # a partial() rule fired: the write is ours
+                    self._partial.from_native(engine, self._listeners, ev[3])
                 else:  # the record arena is full: deliver now
                     self._deliver()
             if timers:
@@ -410,9 +414,9 @@ class Supervisor:
                     raise SupervisorFailure(f"listener of {att.service}: ID_VALID: {e}") from e
                 self._dropped += 1
                 return
-        fired = evaluate(att.service, plan, path, port) if plan.entries else None
+        fired = evaluate(att.service, plan, path, port, tid, args) if plan.entries else None
         journal = att.journal
-        if journal is not None and (fired is None or fired.action != ACT_DENY):
+        if journal is not None and (fired is None or fired.action not in (ACT_DENY, ACT_PARTIAL)):
             # the pre-image is read now, before the write may run (a delayed one included)
             journal.note(plan.name, tid, args, path, self._resolver)
         # The record goes in before the answer: once the target sees the result, flush()
@@ -431,20 +435,9 @@ class Supervisor:
             self._answer(fd, nid, 0)
             return
         action = fired.action
-        self._append_record(
-            SyscallRecord(
-                att.service,
-                plan.name,
-                tid,
-                fired.decision,
-                path,
-                fired.label,
-                fired.op,
-                fired.latency_ms,
-                time.time_ns(),
-                action != ACT_DENY,
-            )
-        )
+        if action == ACT_PARTIAL:  # the supervisor writes a prefix itself (partial_writes.py)
+            return self._partial.perform(att, nid, tid, plan.name, args, path, fired)
+        self._append_record(fired_record(att.service, plan.name, tid, path, fired))
         if action == ACT_DELAY:
             self._timer_seq += 1
             due = time.monotonic_ns() + fired.delay_ns
