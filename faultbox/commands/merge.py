@@ -27,11 +27,12 @@ def command(results: tuple[str, ...], output: str | None, junit: str | None) -> 
     """Combine the result files (--output JSON) of one spec's shards into one result set.
 
     Prints the failures with their replay commands, the matrix table over every cell and
-    the totals. Files of different specs or faultbox versions, or with one test in two
-    files, are refused (exit 1). Exit 0 if every test passed, 2 if any failed.
+    the totals. Files of different specs or faultbox versions, with one test in two files,
+    or shards of a --shard N run missing, are refused (exit 1). Exit 0 if every test
+    passed, 2 if any failed.
     """
     try:
-        doc = merge_files(list(results))
+        doc = merge_files(list(results), all_shards=True)  # a shard's file lost: refused
     except MergeError as exc:
         die(str(exc))
     doc = _in_run_order(doc)

@@ -48,6 +48,7 @@ class ScaleOptions:
     serial: list[str] = field(default_factory=list)
     shard: str | None = None
     durations_file: str | None = None
+    picked: tuple[int, int, int] | None = None  # the shard run: (K, N, tests before sharding)
 
     @classmethod
     def current(cls) -> ScaleOptions:
@@ -117,6 +118,7 @@ def shard_tests(tests: list[Any]) -> list[Any]:
         die(str(exc))
     picked = _shard_names([t.name for t in tests], k, n, durations)
     chosen = [t for t in tests if t.name in picked]
+    scale.picked = (k, n, len(tests))  # recorded in --output: merge tells a missing shard
     source = "" if where == "--shard" else f" (from {where})"
     click.echo(f"shard {k}/{n}{source}: {len(chosen)} of {len(tests)} tests", err=True)
     return chosen
@@ -184,7 +186,10 @@ def run_tests(loaded: Any, tests: list[Any], opts: Any, reporter: Reporter) -> A
     scale = ScaleOptions.current()
     jobs = effective_jobs(scale.jobs) if len(tests) > 1 else 1
     if jobs <= 1:
-        return runner.run_suite(loaded, tests, opts, on_result=reporter.test_done)
-    order = start_order(tests, loaded.display_path, jobs)
-    return parallel.run_reported(loaded, tests, opts, jobs, serial=scale.serial,
-                                 reporter=reporter, start_order=order)  # fmt: skip
+        suite = runner.run_suite(loaded, tests, opts, on_result=reporter.test_done)
+    else:
+        order = start_order(tests, loaded.display_path, jobs)
+        suite = parallel.run_reported(loaded, tests, opts, jobs, serial=scale.serial,
+                                      reporter=reporter, start_order=order)  # fmt: skip
+    suite.shard = scale.picked
+    return suite

@@ -4,6 +4,7 @@
 matrix cells and totals of several into one document of the same format. Files of different
 specs or faultbox versions are refused (:class:`MergeError`, a one-line message for the CLI),
 and so is a test present in two files: shards run disjoint subsets of one spec's tests.
+Files of ``--shard K/N`` runs say so (``"shard"``); merging them needs all N, once each.
 Used by ``faultbox report`` and meant for ``faultbox merge``.
 """
 
@@ -67,6 +68,48 @@ def _same(files: list[LoadedResults], key: str, what: str) -> None:
             )
 
 
+def _shard_of(f: LoadedResults) -> tuple[int, int, int] | None:
+    """(K, N, tests before sharding) of a ``--shard`` run's file, None for a whole run."""
+    shard = f.doc.get("shard")
+    if shard is None:
+        return None
+    try:
+        k, n, of_tests = (int(shard[key]) for key in ("index", "total", "of_tests"))
+    except (TypeError, KeyError, ValueError):
+        raise MergeError(f'{f.path}: malformed "shard" record: {shard!r}') from None
+    return k, n, of_tests
+
+
+def _check_shards(files: list[LoadedResults]) -> None:
+    """Files of ``--shard`` runs must be of one partition, and all of its shards: a shard
+    whose file is missing (a CI job that died before uploading) would drop its tests."""
+    shards = {f.path: _shard_of(f) for f in files}
+    sharded = {path: s for path, s in shards.items() if s is not None}
+    if not sharded:
+        return
+    if len(sharded) != len(files):
+        whole = next(path for path, s in shards.items() if s is None)
+        raise MergeError(f"cannot merge a whole run ({whole}) with shards of one")
+    (first, (_, n, of_tests)), *_ = sharded.items()
+    for path, (_, other_n, other_of) in sharded.items():
+        if (other_n, other_of) != (n, of_tests):
+            raise MergeError(
+                f"cannot merge shards of different partitions: {first} is a shard of {n} "
+                f"({of_tests} tests), {path} of {other_n} ({other_of} tests)"
+            )
+    given: dict[int, str] = {}
+    for path, (k, _, _) in sharded.items():
+        if k in given:
+            raise MergeError(f"shard {k}/{n} is given twice: {given[k]} and {path}")
+        given[k] = path
+    missing = [f"{k}/{n}" for k in range(1, n + 1) if k not in given]
+    if missing:
+        raise MergeError(
+            f"missing the results of shard {', '.join(missing)} (of {of_tests} tests in "
+            f"{n} shards; given: {', '.join(f'{k}/{n}' for k in sorted(given))})"
+        )
+
+
 def _shown(value: Any) -> str:
     return "none recorded" if value is None else repr(value)
 
@@ -104,18 +147,22 @@ def _merge_matrix(files: list[LoadedResults]) -> dict[str, Any] | None:
     }
 
 
-def merge_results(files: list[LoadedResults]) -> dict[str, Any]:
+def merge_results(files: list[LoadedResults], *, all_shards: bool = False) -> dict[str, Any]:
     """One result document from the files of one run's shards (a single file: itself).
 
     Tests (and matrix cells) come in the order one run reports them: by name, then run
     index, so shards given in any order give the same document; totals are recomputed;
     ``duration_ms`` is the sum of the shards' (the time spent running tests, not the wall
-    time of shards run side by side). The result is a valid result file itself.
+    time of shards run side by side). The result is a valid result file itself. With
+    ``all_shards`` (``faultbox merge``), files of ``--shard`` runs must be all N shards of
+    one partition, each once; a report of some shards (``faultbox report``) needs not.
     """
     if not files:
         raise MergeError("no result files given")
     _same(files, "star_file", "specs")
     _same(files, "faultbox_version", "faultbox versions")
+    if all_shards:
+        _check_shards(files)
     seen: dict[tuple[str, int], str] = {}
     tests: list[dict[str, Any]] = []
     for f in files:
@@ -147,6 +194,7 @@ def merge_results(files: list[LoadedResults]) -> dict[str, Any]:
     return out
 
 
-def merge_files(paths: list[str | Path]) -> dict[str, Any]:
-    """Load and merge result files (:class:`MergeError` on the first problem)."""
-    return merge_results([load_results(p) for p in paths])
+def merge_files(paths: list[str | Path], *, all_shards: bool = False) -> dict[str, Any]:
+    """Load and merge result files (:class:`MergeError` on the first problem); with
+    ``all_shards``, files of ``--shard`` runs must be every shard of one partition."""
+    return merge_results([load_results(p) for p in paths], all_shards=all_shards)

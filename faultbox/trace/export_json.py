@@ -275,6 +275,9 @@ def build_trace_output(suite: SuiteResult) -> dict[str, Any]:
     matrix = _matrix_json(suite)
     if matrix is not None:
         out["matrix"] = matrix
+    if suite.shard is not None:  # lets faultbox merge tell a missing shard (report/merge.py)
+        k, n, of_tests = suite.shard
+        out["shard"] = {"index": k, "total": n, "of_tests": of_tests}
     out["faultbox_version"] = __version__  # result files of one version merge (report/merge.py)
     return out
 

@@ -83,6 +83,7 @@ class SuiteResult:
     duration_ms: int
     matrix_order: tuple[list[str], list[str]] | None = None  # declared scenarios, faults
     matrix_excluded: list[tuple[str, str]] = field(default_factory=list)
+    shard: tuple[int, int, int] | None = None  # --shard K/N: (K, N, tests before sharding)
 
     @property
     def passed(self) -> int:

@@ -32,6 +32,39 @@ def test_two_shards_run_every_test_exactly_once(ch12: Path) -> None:
     one, two = _names(ch12 / "s1.json"), _names(ch12 / "s2.json")
     assert not set(one) & set(two)
     assert sorted(one + two) == sorted(_names(ch12 / "whole.json"))
+    # Each shard's file says which shard of which partition it is; a whole run's does not.
+    for k in (1, 2):
+        doc = json.loads((ch12 / f"s{k}.json").read_text())
+        assert doc["shard"] == {"index": k, "total": 2, "of_tests": 8}
+    assert "shard" not in json.loads((ch12 / "whole.json").read_text())
+
+
+def test_merge_refuses_a_missing_or_repeated_shard(ch12: Path, tmp_path: Path, fbx) -> None:  # noqa: ANN001
+    """A shard whose results never arrived (its CI job died) must not pass as a smaller run."""
+    alone = fbx.faultbox("merge", "s1.json", "--junit", str(tmp_path / "m.xml"), cwd=ch12)
+    assert alone.returncode == 1, alone.stderr
+    assert (
+        "error: missing the results of shard 2/2 (of 8 tests in 2 shards; given: 1/2)"
+        in alone.stderr
+    )
+    assert not (tmp_path / "m.xml").exists()
+    (tmp_path / "again.json").write_text((ch12 / "s1.json").read_text())
+    twice = fbx.faultbox("merge", "s1.json", str(tmp_path / "again.json"), "s2.json", cwd=ch12)
+    assert twice.returncode == 1
+    assert "shard 1/2 is given twice" in twice.stderr
+    mixed = fbx.faultbox("merge", "s1.json", "whole.json", cwd=ch12)
+    assert mixed.returncode == 1
+    assert "cannot merge a whole run (whole.json) with shards of one" in mixed.stderr
+    other = json.loads((ch12 / "s2.json").read_text())
+    other["shard"]["total"] = 3
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    parts = fbx.faultbox("merge", "s1.json", str(tmp_path / "other.json"), cwd=ch12)
+    assert parts.returncode == 1
+    assert "cannot merge shards of different partitions" in parts.stderr
+    assert "Traceback" not in alone.stderr + twice.stderr + mixed.stderr + parts.stderr
+    # faultbox report (one HTML page) of one shard is fine: only merge needs them all.
+    html = fbx.faultbox("report", "s1.json", "--output", str(tmp_path / "s1.html"), cwd=ch12)
+    assert html.returncode == 0, html.stderr
 
 
 def test_merge_gives_one_runs_totals_junit_and_matrix(ch12: Path, fbx) -> None:  # noqa: ANN001
@@ -74,7 +107,10 @@ def test_merge_refuses_other_specs_and_overlaps(ch12: Path, tmp_path: Path, fbx)
     proc = fbx.faultbox("merge", str(ch12 / "s1.json"), str(tmp_path / "old.json"), cwd=tmp_path)
     assert proc.returncode == 1
     assert "different faultbox versions" in proc.stderr
-    proc = fbx.faultbox("merge", str(ch12 / "s1.json"), str(ch12 / "whole.json"), cwd=tmp_path)
+    both = json.loads((ch12 / "whole.json").read_text())
+    both["shard"] = {"index": 2, "total": 2, "of_tests": 8}  # claims to be shard 2 of 2
+    (tmp_path / "both.json").write_text(json.dumps(both))
+    proc = fbx.faultbox("merge", str(ch12 / "s1.json"), str(tmp_path / "both.json"), cwd=tmp_path)
     assert proc.returncode == 1
     assert "shards must run different tests" in proc.stderr
 
