@@ -144,6 +144,7 @@ def _kill_services(session: Session) -> None:
 def run_test(spec: LoadedSpec, case: TestCase, seed: int, opts: RunOptions) -> TestResult:
     """Run one test once on fresh services and return its result."""
     session = Session(spec, seed, echo_output=opts.verbose, echo_to=opts.echo_to)
+    session.test_name = case.name  # labels the test's containers
     session.add_monitors(spec_wide_monitors(spec))
     if case.prepare is not None:  # e.g. a failure-lab stage's service variants
         case.prepare(session)

@@ -15,6 +15,7 @@ import httpx
 
 from faultbox.common.binaries import find_binary
 from faultbox.intercept import Supervisor, format_go_duration
+from faultbox.intercept.records import PartialRecord
 from faultbox.starlark_env.errors import SpecError
 from faultbox.starlark_env.loader import LoadedSpec
 from faultbox.starlark_env.step_methods import StepHandler
@@ -24,6 +25,7 @@ from faultbox.trace.results import RuleReport
 from faultbox.trace.vocabulary import EventType, Field
 
 from . import lifecycle
+from .containers import container_service
 from .exits import ExitWatch
 from .health import port_owner, wait_ports_free, wait_ready
 from .monitors import MonitorSet
@@ -36,10 +38,11 @@ from .tmpdirs import expand_tmpdir
 from .watchdog import RUN_ID_ENV, ensure_watchdog, run_tmpdir
 
 
-def service_env(svc: Service, services: list[Service]) -> dict[str, str]:
+def service_env(svc: Service, services: list[Service], inherit: bool = True) -> dict[str, str]:
     """Inherited environment + ``FAULTBOX_<SVC>_<IFACE>_{HOST,PORT,ADDR}`` + the spec's env,
-    and the run's ``FAULTBOX_RUN_ID`` mark (see ``watchdog.py``)."""
-    env = dict(os.environ)
+    and the run's ``FAULTBOX_RUN_ID`` mark (see ``watchdog.py``). A container (``inherit``
+    False) gets no host environment: its image's own environment stays."""
+    env = dict(os.environ) if inherit else {}
     for other in services:
         for iface in other.interfaces.values():
             prefix = f"FAULTBOX_{_env_name(other.name)}_{_env_name(iface.name)}"
@@ -64,6 +67,8 @@ def rule_spec_text(rule: Any) -> str:
         return f"delay({format_go_duration(rule.delay_ns)})"
     if rule.action == "allow":
         return "allow()"
+    if rule.action == "partial":
+        return str(rule.decision())  # partial(), partial(bytes=N), partial(fraction=F)
     return "trace"
 
 
@@ -115,6 +120,7 @@ class Session:
         # service name -> the Service to start instead (env/args/binary variant), and labels.
         self.overrides: dict[str, Service] = {}
         self.labels: dict[str, str] = {}
+        self.test_name = ""  # set by the runner; labels this test's containers
         self.protocol = ProtocolFaults(self)  # protocol rules, the proxy and its redirects
 
     @property
@@ -149,18 +155,27 @@ class Session:
 
     def _start_one(self, svc: Service, order: list[Service], notify: set[str]) -> None:
         svc = self.overrides.get(svc.name, svc)
-        binary = self._resolve_binary(svc)
         line_sources = line_callbacks(self.log, svc)
-        argv, env = expand_tmpdir(  # "{tmpdir}" → this service's directory for this test
-            [binary, *svc.args], service_env(svc, order),
-            session_tmpdir=self.tmpdir, service=svc.name, user=svc.user,
-        )  # fmt: skip
-        proc = ServiceProcess(
-            svc.name, argv, env,
-            cwd=svc.workdir or None, notify=notify, user=svc.user,
-            line_callbacks=line_sources,
-            echo=self._echo if self.echo_output else None,
-        )  # fmt: skip
+        proc: ServiceProcess
+        if svc.image:  # a container on the Docker engine (runtime/containers.py)
+            proc = container_service(
+                svc, service_env(svc, order, inherit=False),
+                session_tmpdir=self.tmpdir, spec_dir=self.spec.path.parent,
+                run_id=self.run_id, test=self.test_name, notify=notify,
+                line_callbacks=line_sources, echo=self._echo if self.echo_output else None,
+            )  # fmt: skip
+        else:
+            binary = self._resolve_binary(svc)
+            argv, env = expand_tmpdir(  # "{tmpdir}" → this service's directory for this test
+                [binary, *svc.args], service_env(svc, order),
+                session_tmpdir=self.tmpdir, service=svc.name, user=svc.user,
+            )  # fmt: skip
+            proc = ServiceProcess(
+                svc.name, argv, env,
+                cwd=svc.workdir or None, notify=notify, user=svc.user,
+                line_callbacks=line_sources,
+                echo=self._echo if self.echo_output else None,
+            )  # fmt: skip
         proc.start()
         self.processes[svc.name] = proc
         self.log.add_drain(proc.settle_output)
@@ -236,6 +251,8 @@ class Session:
             fields[Field.LABEL] = rec.label
         if rec.op:
             fields[Field.OP] = rec.op
+        if isinstance(rec, PartialRecord):  # a write partial() cut: asked for, and got
+            fields[Field.REQUESTED], fields[Field.WRITTEN] = str(rec.requested), str(rec.written)
         # The log applies the syscall clock rule (an allowed connect/sendto merges clocks).
         self.log.emit(EventType.SYSCALL, rec.service, fields, timestamp_ns=rec.timestamp_ns)
 

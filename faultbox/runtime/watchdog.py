@@ -8,6 +8,11 @@ every service with ``FAULTBOX_RUN_ID=<id>`` in its environment, which all its de
 inherit. The watchdog waits for its stdin (a pipe only faultbox holds) to close — that
 happens however faultbox ends — then SIGKILLs every process still carrying the mark.
 
+Containers too: a container service's processes carry the mark as well (they are the host's
+processes, in other namespaces), so they are killed like the others; the containers themselves
+are then removed through the Docker engine's API (``remove_containers``: the run's label
+``faultbox.run=<id>``, a plain HTTP call on the engine's socket — no SDK without site-packages).
+
 Disk too: every test's temporary directory (services' ``"{tmpdir}"`` data, a PostgreSQL
 cluster of 39 MB) lives inside one *run directory* created with the watchdog
 (``<TMPDIR>/faultbox-run-XXXXXXXX``). After killing the marked processes the watchdog removes
@@ -20,17 +25,23 @@ imports nothing from faultbox, so it starts in a few milliseconds.
 from __future__ import annotations
 
 import atexit
+import http.client
+import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import uuid
 
 RUN_ID_ENV = "FAULTBOX_RUN_ID"
 RUN_DIR_PREFIX = "faultbox-run-"
+CONTAINER_LABEL = "faultbox.run"  # = common.docker_engine.LABEL_RUN (no faultbox import here)
+ENGINE_TIMEOUT_S = 20.0
 
 _run_id: str | None = None
 _run_dir: str | None = None
@@ -132,6 +143,59 @@ def remove_run_dir(run_id: str, run_dir: str, rounds: int = 20) -> bool:
     return not os.path.lexists(run_dir)
 
 
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: str) -> None:
+        super().__init__("localhost", timeout=ENGINE_TIMEOUT_S)
+        self._path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(ENGINE_TIMEOUT_S)
+        self.sock.connect(self._path)
+
+
+def _engine_connection() -> http.client.HTTPConnection | None:
+    """A connection to the engine at DOCKER_HOST (unix:// or tcp://; default the socket)."""
+    host = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    if host.startswith("unix://"):
+        path = host[len("unix://") :]
+        return _UnixHTTPConnection(path) if os.path.exists(path) else None
+    if host.startswith("tcp://"):
+        hostport = host[len("tcp://") :].rstrip("/")
+        return http.client.HTTPConnection(hostport, timeout=ENGINE_TIMEOUT_S)
+    return None  # ssh:// or TLS: the SDK's business; nothing we can do without it
+
+
+def _engine(method: str, path: str) -> tuple[int, bytes]:
+    conn = _engine_connection()
+    if conn is None:
+        return 0, b""
+    try:
+        conn.request(method, path)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+def remove_containers(run_id: str) -> int:
+    """Force-remove every container labelled with the run; how many (0 without an engine)."""
+    query = urllib.parse.urlencode(
+        {"all": "1", "filters": json.dumps({"label": [f"{CONTAINER_LABEL}={run_id}"]})}
+    )
+    try:
+        status, body = _engine("GET", f"/containers/json?{query}")
+        if status != 200:
+            return 0
+        removed = 0
+        for entry in json.loads(body):
+            status, _ = _engine("DELETE", f"/containers/{entry['Id']}?force=1&v=1")
+            removed += status in (204, 404)
+        return removed
+    except (OSError, ValueError, KeyError, http.client.HTTPException):
+        return 0  # no engine, or it went away: there is nothing left to remove on it
+
+
 def _main(run_id: str, run_dir: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
@@ -140,6 +204,7 @@ def _main(run_id: str, run_dir: str) -> None:
     except OSError:
         pass
     kill_marked(run_id)
+    remove_containers(run_id)  # before the run directory: their bind mounts point into it
     remove_run_dir(run_id, run_dir)
 
 

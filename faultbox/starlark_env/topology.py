@@ -7,7 +7,7 @@ from typing import Any
 
 from starlark import Dict, StarlarkList
 
-from faultbox.common.containers import image_support_problem
+from faultbox.common.containers import ContainerSpecProblem, parse_volume, resolve_image
 from faultbox.intercept import expand_syscalls
 
 from ._builtin import builtin, type_name, want
@@ -129,6 +129,15 @@ def op(syscalls: Any = None, path: str = "") -> OpDef:
     return OpDef(tuple(names), tuple(expanded), path)
 
 
+def _volumes(name: str, value: Any) -> list[tuple[str, str, str]]:
+    if value is None:
+        return []
+    try:
+        return [parse_volume(name, h, t) for h, t in _str_dict(value, "service", "volumes").items()]
+    except ContainerSpecProblem as exc:
+        raise SpecError(str(exc)) from None
+
+
 @builtin("service")
 def service(
     name: str,
@@ -145,6 +154,7 @@ def service(
     user: str = "",
     workdir: str = "",
     stop_timeout: Any = "2s",
+    volumes: Any = None,
 ) -> Service:
     """Declare a service (a real process started fresh for every test)."""
     want(name, str, "service", "name", "a string")
@@ -167,7 +177,12 @@ def service(
     want(image, str, "service", "image", "a string")
     want(user, str, "service", "user", "a string")
     want(workdir, str, "service", "workdir", "a string")
-    if user:
+    want(build, str, "service", "build", "a string")
+    if sum(bool(x) for x in (binary, image, build)) != 1:
+        raise SpecError(
+            f"service({name!r}): give exactly one of a binary path or image= (or build=)"
+        )
+    if user and not (image or build):  # a container's user= is one of its image's users
         import pwd
 
         try:
@@ -176,13 +191,16 @@ def service(
             raise SpecError(
                 f"service({name!r}): user {user!r} does not exist on this machine"
             ) from None
-    if build:
-        raise SpecError(f"service({name!r}): build= is not supported; build the binary first")
-    if sum(bool(x) for x in (binary, image)) != 1:
-        raise SpecError(f"service({name!r}): give exactly one of a binary path or image=")
-    if image:
-        raise SpecError(image_support_problem(name, image))
     svc = Service(name=name, binary=binary, image=image, user=user, workdir=workdir)
+    if image or build:
+        svc.build = build
+        svc.volumes = _volumes(name, volumes)
+        try:  # at this line: no engine / no such image is a load error, not a start failure
+            svc.image = resolve_image(name, image, build, current_registry().base_dir)
+        except ContainerSpecProblem as exc:
+            raise SpecError(str(exc)) from None
+    elif volumes is not None:
+        raise SpecError(f"service({name!r}): volumes= is for image= or build= services")
     svc.args = _str_list(args, "service", "args") if args is not None else []
     svc.env = _str_dict(env, "service", "env") if env is not None else {}
     _check_process_strings(svc.args, svc.env)

@@ -76,15 +76,18 @@ class OpDef(HostValue):
 
 @dataclass(eq=False)
 class FaultRuleSpec(HostValue):
-    """``deny("EIO")``, ``delay("100ms")`` or ``allow()`` before it is bound to a syscall."""
+    """``deny("EIO")``, ``delay("100ms")``, ``partial()`` or ``allow()`` before it is bound
+    to a syscall."""
 
-    action: str  # deny | delay | allow
+    action: str  # deny | delay | allow | partial
     errno_name: str = ""
     errno: int = 0
     delay_ns: int = 0
     delay_text: str = ""
     probability: float = 1.0
     label: str = ""
+    partial_bytes: int = 0  # partial(bytes=N)
+    partial_fraction: float = 0.0  # partial(fraction=F)
 
     _starlark_type = "fault_rule"
 
@@ -95,6 +98,10 @@ class FaultRuleSpec(HostValue):
             return f"deny({self.errno_name})"
         if self.action == "delay":
             return f"delay({self.delay_text})"
+        if self.action == "partial":
+            if self.partial_bytes:
+                return f"partial(bytes={self.partial_bytes})"
+            return f"partial(fraction={self.partial_fraction:g})" if self.partial_fraction else "partial()"
         return "allow()"
 
     def __repr__(self) -> str:
@@ -107,7 +114,9 @@ class Service(HostValue):
 
     name: str
     binary: str = ""
-    image: str = ""
+    image: str = ""  # image= (or the tag built from build=): a container service
+    build: str = ""  # build= as written (a Dockerfile directory)
+    volumes: list[tuple[str, str, str]] = field(default_factory=list)  # (host, container, mode)
     args: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
     depends_on: list[Service] = field(default_factory=list)

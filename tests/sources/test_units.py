@@ -1,4 +1,4 @@
-"""Unit tests without servers: test_decoding parsing, builtins, {tmpdir}, image=."""
+"""Unit tests without servers: test_decoding parsing, builtins, {tmpdir}."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from faultbox.common import containers
 from faultbox.common.clients import redis_value
 from faultbox.observe.poll import PollRun
 from faultbox.observe.postgres_wal import lsn_text, parse_change, parse_lsn
@@ -103,34 +102,6 @@ def _spec(tmp_path: Path, body: str) -> Path:
     path = tmp_path / "s.star"
     path.write_text(body)
     return path
-
-
-def test_image_without_docker_engine_is_a_load_error(tmp_path: Path) -> None:
-    containers.docker_engine_answers.cache_clear()
-    ok, why = containers.docker_engine_answers()
-    if ok:
-        pytest.skip("a Docker engine answers on this machine")
-    spec = _spec(tmp_path, 'pg = service("postgres", image="postgres:16")\n')
-    with pytest.raises(SpecLoadError) as err:
-        load_spec(spec)
-    text = str(err.value)
-    assert "s.star:1" in text
-    assert "image='postgres:16' needs Docker" in text and why in text
-    assert "binary mode" in text and "postgres-fresh" in text
-
-
-def test_image_with_an_engine_says_not_supported(monkeypatch: pytest.MonkeyPatch) -> None:
-    def fake_run(*args: Any, **kwargs: Any) -> subprocess.CompletedProcess[str]:
-        return subprocess.CompletedProcess(args, 0, stdout="27.0.1\n", stderr="")
-
-    containers.docker_engine_answers.cache_clear()
-    monkeypatch.setattr(containers.shutil, "which", lambda name: "/usr/bin/docker")
-    monkeypatch.setattr(containers.subprocess, "run", fake_run)
-    try:
-        problem = containers.image_support_problem("kafka", "confluentinc/cp-kafka:7.6")
-        assert "container mode is not supported yet" in problem
-    finally:
-        containers.docker_engine_answers.cache_clear()
 
 
 @pytest.mark.parametrize(
