@@ -37,12 +37,14 @@ _RWF_APPEND = 0x10
 _MAX_IOV = 1024  # UIO_MAXIOV
 _WRITES = frozenset({"write", "writev", "pwrite64", "pwritev", "pwritev2"})
 _SYNCS = frozenset({"fsync", "fdatasync"})
+_FS_SYNCS = frozenset({"syncfs", "sync"})  # a whole filesystem (syncfs) or every one (sync)
 _OPENS = frozenset({"open", "openat", "openat2", "creat"})
 _RENAMES = frozenset({"rename", "renameat", "renameat2"})
 _TRUNCATES = frozenset({"ftruncate", "truncate"})
 #: Everything a journaled service must notify (family names, for the notify set).
 JOURNAL_FAMILIES: tuple[str, ...] = (
     "write", "fsync", "ftruncate", "truncate", "open", "creat", "rename", "renameat", "renameat2",
+    "syncfs", "sync",
 )  # fmt: skip
 
 
@@ -64,10 +66,19 @@ class _File:
     fd: int  # our O_RDWR reopen of the target's fd
     path: str
     size: int  # its size at the first un-fsynced change
-    undo: list[tuple[int, bytes]] = field(default_factory=list)  # (offset, old bytes)
+    undo: list[_Change] = field(default_factory=list)  # in the order they were made
     written: int = 0
     writes: int = 0
-    last: tuple[int, int] | None = None  # (offset, length) of the last write
+
+
+@dataclass
+class _Change:
+    """One journaled write or truncate: what it overwrote and the file's size before it."""
+
+    offset: int  # a write's offset; a truncate's new length
+    old: bytes  # the bytes it overwrote (a truncate: the bytes it cut)
+    length: int  # bytes written (0: a truncate)
+    size_before: int
 
 
 class ServiceJournal:
@@ -92,6 +103,8 @@ class ServiceJournal:
                 self._write(name, tid, args, res)
             elif name in _SYNCS:
                 self._sync(tid, args[0], path)
+            elif name in _FS_SYNCS:
+                self._sync_fs(tid, args[0] if name == "syncfs" else None)
             elif name in _TRUNCATES:
                 self._truncate(name, tid, args, path)
             elif name in _OPENS:
@@ -131,13 +144,10 @@ class ServiceJournal:
             offset = args[3]
         else:
             offset = pos
-        if offset < size:
-            f.undo.append((offset, os.pread(f.fd, min(length, size - offset), offset)))
-        else:
-            f.undo.append((offset, b""))
+        old = os.pread(f.fd, min(length, size - offset), offset) if offset < size else b""
+        f.undo.append(_Change(offset, old, length, size))
         f.written += length
         f.writes += 1
-        f.last = (offset, length)
         self.noted += 1
 
     @staticmethod
@@ -158,11 +168,10 @@ class ServiceJournal:
 
     def _cut(self, f: _File, length: int) -> None:
         size = os.fstat(f.fd).st_size
-        if length < size:
-            f.undo.append((length, os.pread(f.fd, size - length, length)))
-            f.written += size - length
+        old = os.pread(f.fd, size - length, length) if length < size else b""
+        f.undo.append(_Change(length, old, 0, size))
+        f.written += len(old)
         f.writes += 1
-        f.last = None  # a truncate is not a torn write
         self.noted += 1
 
     def _path_file(self, path: str) -> _File | None:
@@ -190,6 +199,18 @@ class ServiceJournal:
             os.close(f.fd)
         # fsync of a new file makes its directory entry durable too (as ext4 and xfs do)
         self._new.pop(path, None)
+
+    def _sync_fs(self, tid: int, fd: int | None) -> None:
+        """``syncfs(fd)``: every change on ``fd``'s filesystem is durable; ``sync()`` (fd
+        None): every change is. New files on it keep their names (as after a directory fsync)."""
+        dev = os.stat(f"/proc/{tid}/fd/{fd & 0xFFFFFFFF}").st_dev if fd is not None else None
+        for key in [k for k in self._files if dev is None or k[0] == dev]:
+            os.close(self._files.pop(key).fd)
+        for p in list(self._new):
+            with contextlib.suppress(OSError):
+                if dev is not None and os.lstat(p).st_dev != dev:
+                    continue
+            del self._new[p]  # on that filesystem (or gone: nothing to remove at a crash)
 
     def _open(self, name: str, tid: int, args: Sequence[int], path: str, res: PathResolver) -> None:
         if not path.startswith("/"):
@@ -264,23 +285,25 @@ class ServiceJournal:
         return out
 
     def _restore(self, f: _File, torn: bool, crash: int) -> Dropped:
-        keep = b""
-        keep_at = 0
-        if torn and f.last is not None and f.last[1] > 1:
-            offset, length = f.last
+        # torn: the changes were written out in order and the power failed at a seeded byte
+        # of them (0 .. total-1): those before it survive, the one it falls in keeps a prefix
+        total = sum(c.length for c in f.undo)
+        cut = 0
+        if torn and total > 0:
             # the file's name, not its path: per-test directories differ from run to run
             name = os.path.basename(f.path)
             key = stream_key(self.seed, self.service, name, f"torn\x1f{crash}\x1f{f.writes}")
-            n = int(draw(key, 0) * length)  # 0 .. length-1 bytes survive
-            keep, keep_at = os.pread(f.fd, n, offset), offset
-        for offset, old in reversed(f.undo):
-            if old:
-                os.pwrite(f.fd, old, offset)
-        size = max(f.size, keep_at + len(keep)) if keep else f.size
-        os.ftruncate(f.fd, size)
-        if keep:
-            os.pwrite(f.fd, keep, keep_at)
-        return Dropped(f.path, f.written - len(keep), f.writes, torn_kept=len(keep))
+            cut = int(draw(key, 0) * total)
+        first, kept = _tear(f.undo, cut)
+        for c in reversed(f.undo[first + 1 :]):
+            if c.old:
+                os.pwrite(f.fd, c.old, c.offset)
+        if first < len(f.undo):
+            c = f.undo[first]
+            if kept < len(c.old):  # the torn write's prefix stays, the rest is undone
+                os.pwrite(f.fd, c.old[kept:], c.offset + kept)
+            os.ftruncate(f.fd, max(c.size_before, c.offset + kept) if kept else c.size_before)
+        return Dropped(f.path, f.written - cut, f.writes, torn_kept=cut)
 
     def close(self) -> None:
         """Close our file copies without undoing anything (end of the test)."""
@@ -289,6 +312,20 @@ class ServiceJournal:
                 os.close(f.fd)
             self._files.clear()
             self._new.clear()
+
+
+def _tear(changes: list[_Change], cut: int) -> tuple[int, int]:
+    """(index of the first change that does not survive whole, bytes of it that do) for a
+    tear ``cut`` bytes into the changes' written bytes (0: every change is undone)."""
+    pos = 0
+    for i, c in enumerate(changes):
+        if c.length == 0:  # a truncate survives if the tear comes after it
+            if pos >= cut:
+                return i, 0
+        elif pos + c.length > cut:
+            return i, cut - pos
+        pos += c.length
+    return len(changes), 0
 
 
 def _fdinfo(tid: int, fd: int) -> tuple[int, int]:

@@ -1,7 +1,9 @@
 /* Journal test target: durable state first (written, fsync'ed), then un-fsynced changes of
  * every kind the journal models; prints "ready" and waits to be killed.
  *   jtarget DIR          the scenario below
- *   jtarget DIR dirsync  also fsync DIR after creating "new" (then it survives) */
+ *   jtarget DIR dirsync  also fsync DIR after creating "new" (then it survives)
+ *   jtarget DIR syncfs   then syncfs(DIR) (sync: sync()): all of it durable, but one more
+ *                        append to "log" */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <stdio.h>
@@ -48,6 +50,13 @@ int main(int argc, char **argv) {
     if (argc > 2 && !strcmp(argv[2], "dirsync") && fsync(dir_fd) != 0) return 3;
     /* synced: created, written and fsync'ed: its own fsync makes it durable */
     close(make("synced", 'S', 5, 0));
+    if (argc > 2 && (!strcmp(argv[2], "syncfs") || !strcmp(argv[2], "sync"))) {
+        if (!strcmp(argv[2], "sync"))
+            sync();
+        else if (syncfs(dir_fd) != 0)
+            return 3;
+        if (write(lg, "Z", 1) != 1) return 3;
+    }
     printf("ready\n");
     fflush(stdout);
     pause();

@@ -85,7 +85,20 @@ def test_directory_fsync_keeps_a_new_file(jtarget: Path, tmp_path: Path, backend
     assert (tmp_path / "new").exists() and (tmp_path / "new").read_bytes() == b""
 
 
-def test_torn_keeps_a_seeded_prefix_of_the_last_write(
+@pytest.mark.parametrize("how", ["syncfs", "sync"])
+def test_syncfs_and_sync_make_everything_durable(
+    jtarget: Path, tmp_path: Path, backend: str, how: str
+) -> None:
+    dropped = crash_run(jtarget, tmp_path, backend, how)
+    # only the append made after the syncfs/sync is undone
+    assert [(Path(x.path).name, x.bytes) for x in dropped] == [("log", 1)]
+    assert (tmp_path / "a").read_bytes() == b"A" * 100 + b"BBBB" + b"A" * 3992 + b"CCDD"
+    assert (tmp_path / "log").read_bytes() == b"LLLL2\n"
+    assert (tmp_path / "t").read_bytes() == b"T" * 10
+    assert (tmp_path / "new").read_bytes() == b"N"
+
+
+def test_torn_keeps_a_seeded_prefix_of_the_unsynced_writes(
     jtarget: Path, tmp_path: Path, backend: str
 ) -> None:
     kept: list[tuple[tuple[str, int], ...]] = []
@@ -95,8 +108,11 @@ def test_torn_keeps_a_seeded_prefix_of_the_last_write(
         dropped = {Path(x.path).name: x for x in crash_run(jtarget, d, backend, torn=True,
                                                            seed=seed)}  # fmt: skip
         k = dropped["a"].torn_kept
-        assert 0 <= k < 4
-        # the pwrite before it is undone; a prefix of the writev's "CCDD" survived
-        assert (d / "a").read_bytes() == b"A" * 4096 + b"CCDD"[:k]
+        assert 0 <= k < 8 and dropped["a"].bytes == 8 - k
+        # torn k bytes into the un-fsynced writes, in their order: pwrite "BBBB" at 100, then
+        # the writev "CCDD" appended at 4096; what lies before the tear survived
+        want = bytearray(b"A" * 4096)
+        want[100 : 100 + min(k, 4)] = b"BBBB"[: min(k, 4)]
+        assert (d / "a").read_bytes() == bytes(want) + b"CCDD"[: max(k - 4, 0)]
         kept.append(tuple(sorted((n, x.torn_kept) for n, x in dropped.items())))
     assert kept[0] == kept[1]  # same seed, same tears (paths differ by directory: same names)

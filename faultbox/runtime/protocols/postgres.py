@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import time
 from typing import Any
 
 from faultbox.starlark_env.step_methods import register_handlers
@@ -59,6 +60,23 @@ def _value(value: Any) -> Any:
     return str(value)
 
 
+#: What the server answers while it starts or replays its WAL (after a crash): it accepts
+#: the TCP connection (so a tcp() healthcheck passes) but not yet a session.
+_STARTING = ("the database system is starting up", "not yet accepting connections")
+
+
+def _connect(psycopg2: Any, info: dict[str, Any]) -> Any:
+    """Connect, waiting (polled, up to the step timeout) while the server is still starting."""
+    deadline = time.monotonic() + STEP_TIMEOUT_S
+    while True:
+        try:
+            return psycopg2.connect(**info)
+        except psycopg2.OperationalError as exc:
+            if not any(s in str(exc) for s in _STARTING) or time.monotonic() >= deadline:
+                raise
+        time.sleep(0.02)
+
+
 def _run(session: Any, iface: InterfaceRef, kwargs: dict[str, Any], method: str) -> Response:
     import psycopg2
 
@@ -68,7 +86,7 @@ def _run(session: Any, iface: InterfaceRef, kwargs: dict[str, Any], method: str)
     try:
         info = _conninfo(iface, kwargs, place)
         info["port"] = session.protocol.dial_port(iface)  # the proxy while a rule is active
-        conn = psycopg2.connect(**info)
+        conn = _connect(psycopg2, info)
     except psycopg2.Error as exc:
         return no_answer(session, iface, f"cannot connect: {exc}", timer)
     try:
