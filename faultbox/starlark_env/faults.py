@@ -1,5 +1,5 @@
-"""Syscall fault builtins: deny, delay, allow, fault, fault_start/stop, trace, trace_start/stop,
-partition.
+"""Syscall fault builtins: deny, delay, partial, allow, fault, fault_start/stop, trace,
+trace_start/stop, partition.
 
 ``deny()``/``delay()`` only describe a rule; ``fault()`` binds rules to a service's syscalls or
 named ops and applies them for the duration of ``run``. Rules stack: a fault inside a trace, or
@@ -21,6 +21,7 @@ from .rule_sets import (
     duration_value,
     errno_value,
     parse_probability,
+    partial_args,
     partition_rules,
     trace_rules,
 )
@@ -59,6 +60,21 @@ def delay(
     return FaultRuleSpec(
         "delay", delay_ns=ns, delay_text=text,
         probability=parse_probability(probability, "delay"), label=label,
+    )  # fmt: skip
+
+
+@builtin("partial")
+def partial(
+    bytes: Any = None, fraction: Any = None, probability: Any = "100%", label: str = ""
+) -> FaultRuleSpec:
+    """Cut a write short: the supervisor writes only a prefix — ``bytes`` bytes, or
+    ``fraction`` of the write, else a seeded length in 1..len-1 — and the call returns that
+    count (intercept/partial_writes.py)."""
+    size, part = partial_args(bytes, fraction)
+    want(label, str, "partial", "label", "a string")
+    return FaultRuleSpec(
+        "partial", partial_bytes=size, partial_fraction=part,
+        probability=parse_probability(probability, "partial"), label=label,
     )  # fmt: skip
 
 

@@ -1,4 +1,5 @@
-"""Rule sets: the arguments of ``deny``/``delay`` and how fault keywords become intercept rules.
+"""Rule sets: the arguments of ``deny``/``delay``/``partial`` and how fault keywords become
+intercept rules.
 
 ``fault()``, ``fault_start()``, ``trace()``, ``partition()`` and ``fault_assumption()`` all
 build their rules here; the load-time checks reuse the argument parsers on literals.
@@ -9,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from faultbox.intercept import Rule, errno_from_name, expand_syscalls
+from faultbox.intercept.rules import PARTIAL_SYSCALLS
 
 from ._builtin import type_name
 from .duration_args import rule_duration
@@ -51,6 +53,40 @@ def errno_value(name: Any, builtin_name: str = "deny") -> tuple[str, int]:
         ) from None
 
 
+def partial_args(size: Any, fraction: Any) -> tuple[int, float]:
+    """``partial(bytes=N)`` / ``partial(fraction=F)`` → (N, F); 0 for what is not given."""
+    if size is not None and fraction is not None:
+        raise SpecError("partial(): give bytes= or fraction=, not both")
+    if size is not None:
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise SpecError(f"partial(): bytes= must be a whole number >= 1, got {size!r}")
+        return size, 0.0
+    if fraction is not None:
+        if isinstance(fraction, bool) or not isinstance(fraction, int | float):
+            raise SpecError(f"partial(): fraction= must be a number, got {type_name(fraction)}")
+        if not 0.0 < fraction < 1.0:
+            raise SpecError(
+                f"partial(): fraction= must be between 0 and 1 (exclusive), got {fraction!r}"
+            )
+        return 0, float(fraction)
+    return 0, 0.0
+
+
+def partial_syscalls(
+    key: str, syscalls: tuple[str, ...], op: bool, builtin_name: str
+) -> tuple[str, ...]:
+    """The write syscalls of ``key`` a partial() rule can cut; none is an error (a short
+    count only exists for writes: ``fsync=partial()`` makes no sense)."""
+    writes = tuple(s for s in syscalls if s in PARTIAL_SYSCALLS)
+    if not writes:
+        what = f"op {key!r} has no write syscall" if op else f"{key!r} is not a write"
+        raise SpecError(
+            f"{builtin_name}(): {key}=partial(): a partial result only exists for writes "
+            f"({', '.join(sorted(PARTIAL_SYSCALLS))}); {what}"
+        )
+    return writes
+
+
 def duration_value(text: Any, builtin_name: str = "delay") -> tuple[int, str]:
     """``"100ms"`` → ``(100_000_000, "100ms")`` (bounded: see duration_args.py)."""
     return rule_duration(text, builtin_name)  # bounded to 24h: duration_args.py
@@ -62,8 +98,8 @@ def build_rules(svc: Service, faults: dict[str, Any], builtin_name: str) -> list
     for key, spec in faults.items():
         if not isinstance(spec, FaultRuleSpec):
             raise SpecError(
-                f"{builtin_name}(): {key}= must be deny(...), delay(...) or allow(), "
-                f"got {type_name(spec)}"
+                f"{builtin_name}(): {key}= must be deny(...), delay(...), partial(...) or "
+                f"allow(), got {type_name(spec)}"
             )
         op_name, path_glob = "", ""
         if key in svc.ops:
@@ -78,6 +114,8 @@ def build_rules(svc: Service, faults: dict[str, Any], builtin_name: str) -> list
                     f"{builtin_name}(): {key!r} is neither a syscall nor an op of "
                     f"service {svc.name!r}{ops}"
                 ) from None
+        if spec.action == "partial":  # an op's fsync etc. stay uncut: only its writes
+            syscalls = partial_syscalls(key, tuple(syscalls), bool(op_name), builtin_name)
         rules.append(
             Rule(
                 key=key,
@@ -90,6 +128,8 @@ def build_rules(svc: Service, faults: dict[str, Any], builtin_name: str) -> list
                 label=spec.label,
                 op=op_name,
                 path_glob=path_glob,
+                partial_bytes=spec.partial_bytes,
+                partial_fraction=spec.partial_fraction,
             )  # fmt: skip
         )
     return rules

@@ -5,8 +5,9 @@ Made before any test runs, with ``file:line``, even inside a test body that is n
   service's declaration);
 - calls that cannot fit a builtin's signature, and unknown keywords of builtins and of step
   methods (``orders.post(pth=…)``);
-- literal errnos, durations and probabilities of ``deny``/``delay``;
-- fault keywords and traced names that are neither a syscall nor an op of the target;
+- literal errnos, durations and probabilities of ``deny``/``delay``, sizes of ``partial``;
+- fault keywords and traced names that are neither a syscall nor an op of the target, and
+  ``partial()`` on one that is not a write (``fsync=partial()``);
 - a query's ``service=`` that is not declared, and a ``syscall=`` that does not exist.
 
 :func:`analyze` runs them and then stores each service's notify set (``notify_sets``).
@@ -35,7 +36,13 @@ from .notify_sets import (
     fault_target,
 )
 from .protocol_targets import check_criteria
-from .rule_sets import duration_value, errno_value, parse_probability
+from .rule_sets import (
+    duration_value,
+    errno_value,
+    parse_probability,
+    partial_args,
+    partial_syscalls,
+)
 from .spec_syntax import (
     AnalyzedSpec,
     Resolver,
@@ -141,7 +148,7 @@ class _CallChecker:
     def check(self, file: str, call: ast.CallExpression) -> None:
         self._signature(file, call)
         fn = call.fn
-        name = self.resolve.builtin_name(file, fn, frozenset({"deny", "delay"}))
+        name = self.resolve.builtin_name(file, fn, frozenset({"deny", "delay", "partial"}))
         if name:
             self._rule_literals(file, call, name)
             return
@@ -154,6 +161,7 @@ class _CallChecker:
                 for kw in keywords(call):
                     if kw.name.name not in RESERVED_KEYWORDS:
                         self._fault_name(file, kw, kw.name.name, targets, name)
+                        self._partial_target(file, kw, targets, name)
             return
         name = self.resolve.builtin_name(file, fn, TRACE_CALLS)
         if name:
@@ -226,7 +234,11 @@ class _CallChecker:
         """``deny("EIOO")``, ``delay("5 sec")``, ``probability="150%"``."""
         args = positional(call)
         try:
-            if args and isinstance(args[0], ast.StringLiteral):
+            if name == "partial":
+                sizes = {k.name.name: k.value.value for k in keywords(call)
+                         if isinstance(k.value, ast.IntLiteral | ast.FloatLiteral)}  # fmt: skip
+                partial_args(sizes.get("bytes"), sizes.get("fraction"))
+            elif args and isinstance(args[0], ast.StringLiteral):
                 if name == "deny":
                     errno_value(args[0].value)
                 else:
@@ -255,6 +267,26 @@ class _CallChecker:
             else:
                 msg = f"{call}(): {name!r} is neither a syscall nor an op of any service"
             raise error_at(file, node, msg) from None
+
+    def _partial_target(self, file: str, kw: Any, targets: list[Service], call: str) -> None:
+        """``fsync=partial()``: a partial result only exists for writes."""
+        value = kw.value
+        if not isinstance(value, ast.CallExpression):
+            return
+        if not self.resolve.builtin_name(file, value.fn, frozenset({"partial"})):
+            return
+        key = kw.name.name
+        ops = [svc.ops[key] for svc in targets if key in svc.ops]
+        try:
+            if ops:
+                for op in ops:
+                    partial_syscalls(key, tuple(op.expanded), True, call)
+            else:
+                partial_syscalls(key, tuple(expand_syscalls(key)), False, call)
+        except ValueError:
+            return  # an unknown name: _fault_name reported it
+        except EvalError as exc:
+            raise error_at(file, kw, exc.message) from None
 
     def _query(self, file: str, call: str, service: Any, syscall: Any) -> None:
         """A query's literal ``service=`` must be declared, its ``syscall=`` must exist."""

@@ -33,7 +33,7 @@ __all__ = [
     "unfired_faults",
 ]
 
-FAULT_ACTIONS = frozenset({"deny", "delay", "error", "response", "drop", "duplicate"})
+FAULT_ACTIONS = frozenset({"deny", "delay", "partial", "error", "response", "drop", "duplicate"})
 
 
 def is_allowed(decision: str) -> bool:

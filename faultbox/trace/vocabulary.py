@@ -52,6 +52,8 @@ class Field:
     LATENCY_MS: Final = "latency_ms"
     LABEL: Final = "label"
     OP: Final = "op"
+    REQUESTED: Final = "requested"  # partial(): bytes the write asked for
+    WRITTEN: Final = "written"  # partial(): bytes the supervisor wrote (the short count)
     # service lifecycle
     EXIT_CODE: Final = "exit_code"
     SIGNAL: Final = "signal"

@@ -6,7 +6,8 @@
  *   ptarget pwrite FILE OFF  pwrite64() at OFF
  *   ptarget append FILE      O_APPEND after lseek(0): the prefix must still be appended
  *   ptarget writev FILE      writev() of the record in three iovecs (a prefix across them)
- *   ptarget pwritev2 FILE    pwritev2(offset -1, flags 0): the current offset */
+ *   ptarget pwritev2 FILE    pwritev2(offset -1, flags 0): the current offset
+ *   ptarget one FILE         a 1-byte write() (nothing to cut: it runs whole) */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -57,6 +58,8 @@ int main(int argc, char **argv) {
     } else if (!strcmp(mode, "pwritev2")) {
         struct iovec iov[1] = {{(void *)REC, LEN}};
         report(pwritev2(fd, iov, 1, -1, 0));
+    } else if (!strcmp(mode, "one")) {
+        report(write(fd, "x", 1));
     } else {
         return 2;
     }
