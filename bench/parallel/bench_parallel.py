@@ -147,9 +147,12 @@ def _suite(work: Path, spec: str, repeat: int, lock: bool) -> dict[str, Any]:
 
 
 def _private_netns() -> bool:
+    """Whether the benchmark runs in another network namespace than whoever started it
+    (``unshare -n sh -c '… exec python …'``: the parent is the shell outside)."""
     try:
-        return os.stat("/proc/self/ns/net").st_ino != os.stat("/proc/1/ns/net").st_ino
-    except OSError:
+        parent = os.stat(f"/proc/{os.getppid()}/ns/net").st_ino
+        return os.stat("/proc/self/ns/net").st_ino != parent
+    except OSError:  # /proc/1 and the like may be out of reach in a container
         return False
 
 

@@ -24,19 +24,19 @@ def _verdicts(path: Path) -> dict[str, str]:
     return {t["name"]: t["result"] for t in json.loads(path.read_text())["tests"]}
 
 
-def _same_as_serial(fbx, work: Path, spec: str) -> tuple[str, str]:  # noqa: ANN001
-    """Run ``spec`` at -j 1 and -j 2; assert equal verdicts and traces; both stderrs."""
+def _same_as_serial(fbx, work: Path, spec: str, jobs: str = "2") -> tuple[str, str]:  # noqa: ANN001
+    """Run ``spec`` at -j 1 and -j ``jobs``; assert equal verdicts and traces; both stderrs."""
     runs = {}
-    for jobs in ("1", "2"):
-        proc = fbx.faultbox("test", spec, "-j", jobs, "--output", f"j{jobs}.json",
-                            "--normalize", f"j{jobs}.norm", cwd=work)  # fmt: skip
+    for j in ("1", jobs):
+        proc = fbx.faultbox("test", spec, "-j", j, "--output", f"j{j}.json",
+                            "--normalize", f"j{j}.norm", cwd=work)  # fmt: skip
         assert "Traceback" not in proc.stderr, proc.stderr
-        runs[jobs] = proc
-    assert runs["1"].returncode == runs["2"].returncode
-    assert _verdicts(work / "j1.json") == _verdicts(work / "j2.json")
-    diff = fbx.faultbox("diff", "j1.norm", "j2.norm", cwd=work)
+        runs[j] = proc
+    assert runs["1"].returncode == runs[jobs].returncode
+    assert _verdicts(work / "j1.json") == _verdicts(work / f"j{jobs}.json")
+    diff = fbx.faultbox("diff", "j1.norm", f"j{jobs}.norm", cwd=work)
     assert diff.returncode == 0, diff.stdout
-    return runs["1"].stderr, runs["2"].stderr
+    return runs["1"].stderr, runs[jobs].stderr
 
 
 def _summary(err: str) -> list[str]:
@@ -48,11 +48,11 @@ def _summary(err: str) -> list[str]:
     return [" ".join(re.sub(r"\(\d+ms\)", "(ms)", line).replace("─", "").split()) for line in lines]
 
 
-def test_ch10_generated_matrix_at_j2_matches_j1(tmp_path: Path, demo_bins: Path, fbx) -> None:
+def test_ch10_generated_matrix_at_j4_matches_j1(tmp_path: Path, demo_bins: Path, fbx) -> None:
     work = fbx.workdir(tmp_path, demo_bins, *CH10_FILES)
     gen = fbx.faultbox("generate", "scenario-test.star", "--no-profile", cwd=work)
     assert gen.returncode == 0, gen.stderr
-    serial, parallel = _same_as_serial(fbx, work, "order_flow.faults.star")
+    serial, parallel = _same_as_serial(fbx, work, "order_flow.faults.star", jobs="4")
     assert "Result: 6/6 passed" in parallel
     # The table and the totals print in the usual order, whatever order the cells ended in.
     assert _summary(parallel) == _summary(serial)
@@ -68,6 +68,14 @@ def test_ch12_at_j2_matches_j1(tmp_path: Path, demo_bins: Path, fbx) -> None:
     assert (
         "replay: faultbox test named-ops.star --test matrix_check_inventory_wal_broken" in parallel
     )
+
+
+def test_ch04_at_j4_matches_j1(tmp_path: Path, demo_bins: Path, fbx) -> None:
+    """Chapter 4: every test's inventory writes the same /tmp/inventory.wal; at -j 4 each
+    writes its own (private /tmp), and the traces are those of -j 1."""
+    work = fbx.workdir(tmp_path, demo_bins, "ch04/traces-test.star")
+    serial, parallel = _same_as_serial(fbx, work, "traces-test.star", jobs="4")
+    assert serial.splitlines()[-1] == parallel.splitlines()[-1]  # N passed, M failed
 
 
 def _port_spec(path: Path, demo_bins: Path, port: int, wal: str) -> Path:
