@@ -20,7 +20,16 @@ inventory = service("inventory", "{binary}",
     interface("main", "tcp", {port}),
     env = {{"PORT": "{port}", "WAL_PATH": "{wal}"}},
     healthcheck = tcp("localhost:{port}"),
+    ops = {{"wal_write": op(syscalls = ["write", "fsync"], path = "*.wal")}},
 )
+
+torn_wal = fault_assumption("torn_wal", target = inventory,
+    wal_write = partial(fraction = 0.5, label = "half an entry"))
+
+def reserve_fails():
+    assert_eq(inventory.main.send(data = "RESERVE gadget 2"), "ERR wal: short write")
+
+fault_scenario("half_entry", scenario = reserve_fails, faults = torn_wal)
 
 def test_short_wal_write():
     def reserve():
@@ -41,6 +50,20 @@ def test_partial_on_small_writes_never_fires():
     # every write of inventory-svc is shorter than 100 bytes: nothing to cut
     fault(inventory, write = partial(bytes = 100), run = reserve)
 """
+
+
+def test_fault_assumption_on_an_op_cuts_its_writes_only(inventory: Path, tmp_path: Path) -> None:
+    wal = tmp_path / "inventory.wal"
+    spec = tmp_path / "partial.star"
+    spec.write_text(SPEC.format(binary=inventory, port=PORT, wal=wal))
+    out = tmp_path / "result.json"
+    proc = run_faultbox("test", str(spec), "--test", "half_entry", "--output", str(out))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert wal.read_bytes() == b"RESERVE "  # half of "RESERVE gadget 2\n"; no fsync after it
+    events = [e for e in json.loads(out.read_text())["tests"][0]["events"] if e.get("fields")]
+    cut = [e["fields"] for e in events if e["fields"].get("decision", "").startswith("partial")]
+    assert cut == [cut[0]] and cut[0]["op"] == "wal_write" and cut[0]["label"] == "half an entry"
+    assert not [e for e in events if e["fields"].get("syscall") == "fsync"]  # it gave up
 
 
 @pytest.fixture
