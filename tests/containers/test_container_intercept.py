@@ -151,3 +151,15 @@ def test_kill_while_a_delay_holds_leaves_nothing_unanswered(ch: ContainerHarness
     assert ch.sup.failure is None
     assert "holding" in out and "write 5" not in out
     assert [r.decision for r in ch.of("write", "/data/hold")] == ["delay(2m0s)"]
+
+
+def test_docker_init_is_outside_the_filter_the_entrypoint_inside(ch: ContainerHarness) -> None:
+    """With ``init=True`` the engine's init is pid 1 and the launcher its child: the peer pid
+    is the launcher's, and the entrypoint's tree is covered."""
+    ch.rules("svc", deny("write", WRITE, "/data/*"))
+    started = ch.start([T, "fork", "/data/x"], NOTIFY, init=True)
+    rc, out = started.wait()
+    assert rc == 0 and "grandchild -1 errno=5" in out, out
+    started.container.reload()
+    assert started.container.attrs["State"]["Pid"] != started.proc.pid
+    assert [r.decision for r in ch.of("write", "/data/x")] == [EIO]
