@@ -39,7 +39,11 @@ def crash(session: Session, name: str, lose_unsynced: bool = False, torn: bool =
     if proc is None:
         raise ServiceStartError(f"crash({name}): the service is not running in this test")
     if proc.exited:
-        raise ServiceStartError(f"crash({name}): the service already {proc.describe_exit()}")
+        how = proc.describe_exit()
+        how = f"was {how}" if how.startswith("killed") else how
+        raise ServiceStartError(
+            f"crash({name}): the service is not running (it {how}); restart({name}) starts it again"
+        )
     journal = session.supervisor.journal(name) if session.supervisor is not None else None
     if lose_unsynced and journal is None:
         raise ServiceStartError(

@@ -39,9 +39,13 @@ class MonitorSet:
                 self.session.log.subscribe(self._on_event)
 
     def _on_event(self, ev: Event) -> None:
-        if self.violations or ev.type not in QUERYABLE_TYPES:
+        if self.violations:
             return
+        queryable = ev.type in QUERYABLE_TYPES
         for m in list(self.monitors):
+            # as in queries: a filter naming type= reaches every type (crash, unsynced_dropped)
+            if not queryable and "type" not in (m.filters or {}):
+                continue
             if m.filters and not match_event(ev, m.filters):
                 continue
             if self._thread is None:

@@ -17,7 +17,9 @@ def test_async_commit_loses_acknowledged_commits_sync_commit_none(tmp_path: Path
     off, on = "test_async_commit_loses_acknowledged_commits", "test_sync_commit_loses_none"
     assert run.result(off) == "pass", run.section(off)
     assert run.result(on) == "pass", run.section(on)
-    lost = re.search(r"synchronous_commit=off: (\d+) of (\d+) acknowledged commits lost", run.output)
+    lost = re.search(
+        r"synchronous_commit=off: (\d+) of (\d+) acknowledged commits lost", run.output
+    )
     assert lost is not None and 0 < int(lost[1]) <= int(lost[2]), run.output
     assert "synchronous_commit=on: 0 of 40 acknowledged commits lost" in run.output
     # what the journal undid: un-fsynced bytes of a WAL segment (off), none of it (on)
