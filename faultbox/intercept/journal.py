@@ -71,7 +71,7 @@ class _File:
     writes: int = 0
 
 
-@dataclass
+@dataclass(slots=True)
 class _Change:
     """One journaled write or truncate: what it overwrote and the file's size before it."""
 
