@@ -32,7 +32,7 @@ def _timestamp_ns(text: str) -> int:
 
 def _spec_text(rule: dict[str, Any]) -> str:
     action, slot = rule.get("action", ""), rule.get("errno", "")
-    if action in ("deny", "delay"):
+    if action in ("deny", "delay", "partial"):
         return f"{action}({slot})"
     return "allow()" if action == "allow" else "trace"
 

@@ -78,6 +78,8 @@ def _errno_slot(rule: Any) -> str:
         return rule.errno_name
     if rule.action == "delay":
         return rule_spec_text(rule)[len("delay(") : -1]
+    if rule.action == "partial":  # its size: "bytes=N", "fraction=F" or ""
+        return rule_spec_text(rule)[len("partial(") : -1]
     return ""
 
 

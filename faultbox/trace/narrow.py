@@ -65,7 +65,7 @@ class Line:
 def _split_syscall(text: str) -> tuple[str, str]:
     """``write deny(no space left on device) /x`` → ``("write", "/x")``."""
     name, _, rest = text.partition(" ")
-    if rest.startswith(("deny(", "delay(")) and ")" in rest:
+    if rest.startswith(("deny(", "delay(", "partial(")) and ")" in rest:
         rest = rest[rest.index(")") + 1 :]
     elif rest.startswith("allow (system path)"):
         rest = rest[len("allow (system path)") :]

@@ -1,5 +1,6 @@
 """partial() rules without processes: what a Rule accepts, its decision text and identity,
-the prefix lengths, and that the native extension agrees on the new constants."""
+the prefix lengths, that the native extension agrees on the new constants, and that trace
+narrowing and reports read back from JSON understand partial decisions and rules."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import pytest
 
 from faultbox.intercept import Rule, expand_syscalls, native
 from faultbox.intercept.write_sizes import min_length, prefix_length, write_length
+from faultbox.report.from_json import _rule
+from faultbox.trace.narrow import parse_lines
 
 WRITE = tuple(expand_syscalls("write"))
 
@@ -55,3 +58,15 @@ def test_native_constants_cover_partial() -> None:
     if mod is None:
         pytest.skip(f"no native loop: {native.load_error()}")
     assert mod.CONSTANTS["ACT_PARTIAL"] == 5 and mod.EV_PARTIAL == native.EV_PARTIAL
+
+
+def test_partial_lines_of_a_normalized_trace_keep_their_path() -> None:
+    text = "=== test_x ===\n--- db ---\nwrite partial(11 of 17 bytes) /data/db.wal\n"
+    (line,) = [ln for ln in parse_lines(text) if ln.type == "syscall"]
+    assert (line.syscall, line.path) == ("write", "/data/db.wal")
+
+
+def test_a_partial_rule_read_back_from_json_keeps_its_spec() -> None:
+    for slot, spec in (("bytes=11", "partial(bytes=11)"), ("", "partial()")):
+        rule = _rule({"kind": "fault", "syscall": "write", "action": "partial", "errno": slot})
+        assert rule.spec == spec
