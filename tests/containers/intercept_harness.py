@@ -33,7 +33,7 @@ BUSYBOX = Path("/bin/busybox")
 IMAGE_REPO, IMAGE_TAG = "faultbox-test/busybox", "seccomp"
 IMAGE = f"{IMAGE_REPO}:{IMAGE_TAG}"
 TARGET_IN_CONTAINER = "/.fbtest/ct_target"
-_APPLETS = ("sh", "echo", "sleep", "cat", "sync", "mkdir", "true", "readlink")
+_APPLETS = ("sh", "echo", "printf", "sleep", "cat", "sync", "mkdir", "true", "readlink", "httpd")
 
 
 def docker_client() -> Any:
