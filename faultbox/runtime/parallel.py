@@ -4,8 +4,10 @@ The spec is loaded once, in faultbox; for each test faultbox forks a worker, whi
 namespaces of its own (``isolation.py``: own loopback, private ``/tmp``), becomes the
 subreaper of what its services fork, runs the test exactly as ``-j 1`` does
 (``runner.run_case``: services, supervisor, event log, teardown) and sends its
-``TestResult`` back pickled over a pipe. At most N workers run at once; results are
-reported as they arrive and returned in the tests' order.
+``TestResult`` back pickled over a pipe. At most N workers run at once, started in the
+tests' order or in a ``start_order`` (the command passes longest first when it knows earlier
+durations: the longest test must not start last and run alone); results are reported as
+they arrive and returned in the tests' order.
 
 Cleanup. A worker dies with faultbox (``PR_SET_PDEATHSIG``); its services carry the run's
 ``FAULTBOX_RUN_ID`` mark, so the watchdog kills them should both die at once; the
