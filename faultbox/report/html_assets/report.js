@@ -30,10 +30,11 @@
   const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
 
   // ---- categories and colours ----
-  const CATS = ["allow", "deny", "delay", "trace", "step", "source", "lifecycle"];
+  const CATS = ["allow", "deny", "delay", "trace", "partial", "step", "source", "lifecycle"];
   const CAT = Object.fromEntries(CATS.map((c, i) => [c, i]));
-  const COLORS = ["#9aa5b1", "#d64545", "#dd8a1b", "#3b82c4", "#7b4fc9", "#1a9c8c", "#4a5568"];
-  const DECISIONS = ["allow", "deny", "delay", "trace"];
+  const COLORS = ["#9aa5b1", "#d64545", "#dd8a1b", "#3b82c4", "#b5477d", "#7b4fc9", "#1a9c8c",
+    "#4a5568"];
+  const DECISIONS = ["allow", "deny", "delay", "trace", "partial"];  // CATS' first five
   const SOURCE_TYPES = new Set(["stdout", "stderr", "wal", "topic", "poll", "source_error"]);
   const WINDOW_COLORS = { fault: "rgba(214,69,69,0.13)", partition: "rgba(123,79,201,0.14)",
     trace: "rgba(59,130,196,0.06)" };
@@ -274,7 +275,7 @@
   function filters(t, p) {
     const box = $("filters");
     box.replaceChildren();
-    const laneCount = new Array(t.hosts.length).fill(0), decCount = [0, 0, 0, 0];
+    const laneCount = new Array(t.hosts.length).fill(0), decCount = DECISIONS.map(() => 0);
     for (let i = 0; i < t.ev.length; i++) {
       laneCount[t.ev[i][2]]++;
       if (p.tName[i] === "syscall") decCount[p.cat[i]]++;
@@ -387,11 +388,12 @@
         const i = lane[k], c = cur.p.cat[i], X = Math.floor(g.px(xOf(i)));
         if (X === lastPx[c]) continue;
         lastPx[c] = X;
-        const wide = c === CAT.deny || c === CAT.delay;
+        const wide = c === CAT.deny || c === CAT.delay || c === CAT.partial;
         paths[c].rect(X - (wide ? 1 : 0), y, wide ? 4 : 2, LANE_H - 14);
       }
     }
-    for (const c of [CAT.lifecycle, CAT.allow, CAT.source, CAT.trace, CAT.step, CAT.delay, CAT.deny]) {
+    for (const c of [CAT.lifecycle, CAT.allow, CAT.source, CAT.trace, CAT.step, CAT.delay,
+      CAT.partial, CAT.deny]) {
       ctx.fillStyle = COLORS[c];
       ctx.fill(paths[c]);
     }
