@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from faultbox.trace.vocabulary import EventType
 
+from .containers import ContainerService
 from .health import wait_ready
 from .process import ServiceProcess, ServiceStartError
 
@@ -92,11 +93,15 @@ def restart(session: Session, name: str) -> None:
     old.stop(0.0)  # closes what the dead process left: its output pipes and pidfd
     session.log.emit_ordered(EventType.RESTART, name)
     svc = session.spec.registry.services[name]
-    proc = ServiceProcess(
-        name, old.argv, old.env,
-        cwd=old.cwd, notify=old.notify, user=old.user,
-        line_callbacks=old.line_callbacks, echo=old.echo,
-    )  # fmt: skip
+    proc: ServiceProcess
+    if isinstance(old, ContainerService):  # a new container from the same declaration
+        proc = old.fresh()
+    else:
+        proc = ServiceProcess(
+            name, old.argv, old.env,
+            cwd=old.cwd, notify=old.notify, user=old.user,
+            line_callbacks=old.line_callbacks, echo=old.echo,
+        )  # fmt: skip
     proc.start()
     session.processes[name] = proc
     session.log.add_drain(proc.settle_output)

@@ -122,3 +122,29 @@ def test_a_container_that_exits_before_ready_reports_its_code_and_output(tmp_pat
     assert 'service "quitter" exited with code 3 before it was ready' in text
     assert "giving up" in text
     assert labelled_containers() == []
+
+
+@pytest.mark.usefixtures("engine")
+def test_restart_is_a_new_container_that_keeps_its_tmpdir_volume(tmp_path: Path) -> None:
+    port = free_port()
+    spec = _write(
+        tmp_path,
+        f'redis = service("redis", interface("main", "redis", {port}),\n'
+        '    image = "faultbox-test/redis:7",\n'
+        # /persist exists only in the container (the test's directory, mounted): a restart
+        # that ran the command on the host instead would fail
+        '    volumes = {"{tmpdir}": "/persist"},\n'
+        f'    args = ["redis-server", "--port", "{port}", "--dir", "/persist",\n'
+        '            "--appendonly", "yes", "--appendfsync", "always", "--protected-mode", "no"],\n'
+        f'    healthcheck = tcp("localhost:{port}"),\n'
+        ")\n"
+        "def test_restart():\n"
+        '    assert_eq(redis.main.set(key="k", value="kept").ok, True)\n'
+        "    crash(redis)\n"
+        "    restart(redis)\n"
+        '    assert_eq(redis.main.get(key="k").body, "kept")\n'
+        '    assert_eventually(type="service_exited", service="redis")\n',
+    )
+    proc = run_faultbox("test", str(spec), timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
+    assert labelled_containers() == []
