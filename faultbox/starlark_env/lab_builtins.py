@@ -293,8 +293,8 @@ def crash(service: Any, lose_unsynced: Any = False, torn: Any = False) -> None:
     """SIGKILL the service's process group now; recorded as ``service_exited`` crashed=true.
 
     ``lose_unsynced=True``: a power loss — what it wrote since each file's last fsync is
-    undone (docs/crash-consistency.md); ``torn=True``: a prefix of each file's last write
-    survives."""
+    undone (docs/crash-consistency.md); ``torn=True``: each file's un-fsynced writes are
+    torn at one seeded byte, in their order (those before it survive)."""
     name = _service_name(service, "crash")
     want(lose_unsynced, bool, "crash", "lose_unsynced", "True or False")
     want(torn, bool, "crash", "torn", "True or False")
