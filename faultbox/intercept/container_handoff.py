@@ -55,6 +55,7 @@ SOCKET_NAME = "launcher.sock"
 #: write/read on exactly this fd. High, so the entrypoint's own I/O never matches.
 HANDOFF_FD = 500
 _UCRED = struct.Struct("iII")  # struct ucred: pid, uid, gid
+_LISTENER_LINK = "anon_inode:seccomp notify"  # readlink of a seccomp listener fd
 _EXIT_CHECK_S = 0.1  # how often accept() asks whether the container is still running
 
 #: ``exited()``: None while the container runs, else how it ended ("exit status 1").
@@ -191,21 +192,24 @@ class ContainerHandoff:
                 "the container's process is not visible in faultbox's pid namespace "
                 "(faultbox must run in the Docker engine's pid namespace, or an ancestor)"
             )
+        records = RecordReader(conn, deadline)
+        rec = records.next()  # first: a launcher that failed has said why, and may be gone
+        if rec is None:
+            raise LaunchError("the container's launcher exited before the hand-off")
+        if not rec.startswith("FD "):
+            raise_for(rec, "container entrypoint")
         try:
-            pidfd = os.pidfd_open(pid)
+            pidfd = os.pidfd_open(pid)  # it waits for our ACK: alive, its pid not reused
         except OSError as e:
             raise LaunchError(f"the container's launcher (pid {pid}) is gone: {e}") from e
         listener: int | None = None
         try:
-            records = RecordReader(conn, deadline)
-            rec = records.next()
-            if rec is None:
-                raise LaunchError("the container's launcher exited before the hand-off")
-            if not rec.startswith("FD "):
-                raise_for(rec, "container entrypoint")
             fd_number, killable = parse_fd_record(rec)
             pgid = os.getpgid(pid)  # after its setsid(): the launcher waits for our ACK
             listener = pidfd_getfd(pidfd, fd_number)
+            # anyone who can reach the socket could connect: take only a real listener
+            if os.readlink(f"/proc/self/fd/{listener}") != _LISTENER_LINK:
+                raise LaunchError(f"pid {pid} handed over fd {fd_number}: not a seccomp listener")
             conn.sendall(b"A")
             if self._wait_exec:
                 rec = records.next()

@@ -160,6 +160,7 @@ static void connect_handoff(const char *path, int want) {
         rc = connect(s, (struct sockaddr *)&addr, sizeof addr);
     } while (rc < 0 && errno == EINTR);
     if (rc < 0) fail(2, "connect %s: %s", path, strerror(errno));
+    sock_fd = s; /* from here on, errors reach faultbox as ERR records too */
     if (s != want) {
         if (dup3(s, want, O_CLOEXEC) < 0)
             fail(2, "dup3 to fd %d: %s (is RLIMIT_NOFILE above it?)", want, strerror(errno));

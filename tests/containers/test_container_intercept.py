@@ -163,3 +163,13 @@ def test_docker_init_is_outside_the_filter_the_entrypoint_inside(ch: ContainerHa
     started.container.reload()
     assert started.container.attrs["State"]["Pid"] != started.proc.pid
     assert [r.decision for r in ch.of("write", "/data/x")] == [EIO]
+
+
+def test_image_running_as_an_unprivileged_user(ch: ContainerHarness) -> None:
+    """An image's USER (here nobody) runs the launcher: it reaches the socket, installs the
+    filter without privileges (no_new_privs), and its writes are faulted."""
+    ch.rules("svc", deny("write", WRITE, "/tmp/*"))
+    started = ch.start([T, "write", "/tmp/nobody.txt"], NOTIFY, user="65534:65534")
+    rc, out = started.wait()
+    assert rc == 1 and "write -1 errno=5" in out, out
+    assert [r.decision for r in ch.of("write", "/tmp/nobody.txt")] == [EIO]

@@ -130,3 +130,36 @@ def test_second_supervisor_in_the_container_is_ebusy(ch: ContainerHarness) -> No
     with pytest.raises(InterceptUnavailable, match="EBUSY: this process already runs under"):
         inner.accept(120, exited=exit_probe(container))
     assert container.wait(timeout=60)["StatusCode"] == 3
+
+
+def test_fd_limit_below_the_handoff_fd_says_why(ch: ContainerHarness) -> None:
+    from docker.types import Ulimit  # local import: optional test dependency
+
+    h = ch.handoff(FSYNC)
+    mounts = [bind(src, dst, mode) for src, dst, mode in h.mounts]
+    limit = [Ulimit(name="nofile", soft=256, hard=256)]
+    container = ch.run_container(h.wrap(["/bin/true"]), mounts, ulimits=limit)
+    why = r"dup3 to fd 500: Bad file descriptor \(is RLIMIT_NOFILE above it\?\)"
+    with pytest.raises(LaunchError, match="container entrypoint: " + why):
+        h.accept(120, exited=exit_probe(container))
+    assert container.wait(timeout=60)["StatusCode"] == 2
+
+
+def test_a_peer_that_hands_over_no_listener_is_refused(tmp_path: Path) -> None:
+    """Whoever reaches the socket can connect; only a seccomp listener is taken."""
+    import subprocess
+    import sys
+
+    h = prepare(FSYNC, str(tmp_path))
+    assert h is not None
+    fake = (
+        "import socket, sys; s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); "
+        "s.sendall(b'FD 0 1'.ljust(128, b'\\0')); s.recv(1)"
+    )
+    peer = subprocess.Popen([sys.executable, "-c", fake, f"{h.socket_dir}/launcher.sock"])
+    try:
+        with pytest.raises(LaunchError, match="handed over fd 0: not a seccomp listener"):
+            h.accept(60)
+    finally:
+        h.close()
+        assert peer.wait(timeout=30) == 0  # it saw EOF: no ACK was sent
