@@ -185,3 +185,14 @@ def test_a_journaled_service_journals_exactly_the_prefix(
     assert (dropped.bytes, dropped.writes) == (7, 1)  # the prefix, not the 65 asked for
     assert f.read_bytes() == b"X" * 100  # a power loss undoes the supervisor's write too
     assert len(cuts(records)) == 1
+
+
+def test_a_failing_prefix_write_fails_the_call(ptarget: Path, tmp_path: Path, backend: str) -> None:
+    f = tmp_path / "data"
+    out, records, _ = run(
+        ptarget, backend, ["pwrite", str(f), "-5"], [partial_rule(partial_bytes=7)]
+    )
+    assert out == ["err=22", "done"]  # EINVAL: the supervisor's pwrite at offset -5 failed
+    (cut,) = cuts(records)
+    assert (cut.decision, cut.written, cut.allowed) == ("partial(invalid argument)", 0, False)
+    assert f.read_bytes() == b""
