@@ -152,7 +152,7 @@ class ContainerService(ServiceProcess):
         run_id = self.labels.get(docker_engine.LABEL_RUN, "run")
         self.container = client.containers.create(
             self.image,
-            name=f"faultbox-{run_id[:12]}-{self.name}-{next(_names)}",
+            name=f"faultbox-{run_id[:12]}-{self.name}-{os.getpid()}-{next(_names)}",
             environment=self.env,
             labels=self.labels,
             mounts=mounts,
@@ -327,10 +327,18 @@ def container_service(
     )  # fmt: skip
 
 
-def _isolated_network() -> bool:
-    """In a network namespace of our own (a -j worker), which the engine's containers cannot
-    join: they would bind ports this test cannot reach."""
+def _net_namespace() -> int:
     try:
-        return os.stat("/proc/self/ns/net").st_ino != os.stat("/proc/1/ns/net").st_ino
-    except OSError:  # /proc/1 not ours to look at: assume the host's network
-        return False
+        return os.stat("/proc/self/ns/net").st_ino
+    except OSError:
+        return 0
+
+
+# faultbox's own network namespace, before any -j worker is forked (and enters its own).
+_STARTUP_NET = _net_namespace()
+
+
+def _isolated_network() -> bool:
+    """In a network namespace faultbox entered after start (a -j worker's), which the engine's
+    containers cannot join: they would bind ports this test cannot reach."""
+    return _net_namespace() != _STARTUP_NET

@@ -148,3 +148,23 @@ def test_restart_is_a_new_container_that_keeps_its_tmpdir_volume(tmp_path: Path)
     proc = run_faultbox("test", str(spec), timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
     assert labelled_containers() == []
+
+
+@pytest.mark.usefixtures("engine")
+def test_parallel_workers_refuse_container_services_with_a_clear_message(tmp_path: Path) -> None:
+    port = free_port()
+    spec = _write(
+        tmp_path,
+        f'redis = service("redis", interface("main", "redis", {port}),\n'
+        '    image = "faultbox-test/redis:7",\n'
+        f'    args = ["redis-server", "--port", "{port}"],\n'
+        f'    healthcheck = tcp("localhost:{port}"),\n'
+        ")\n"
+        "def test_a():\n    redis.main.ping()\n"
+        "def test_b():\n    redis.main.ping()\n",
+    )
+    proc = run_faultbox("test", str(spec), "-j", "2", timeout=300)
+    text = proc.stdout + proc.stderr
+    assert proc.returncode == 2, text
+    assert "cannot run in an isolated -j worker" in text
+    assert labelled_containers() == []
