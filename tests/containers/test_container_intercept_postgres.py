@@ -88,3 +88,35 @@ def test_denied_wal_fsync_in_postgres_container(ch: ContainerHarness) -> None:
     assert all(r.syscall in FSYNC for r in denied)
     assert all(r.path.startswith("/var/lib/postgresql/data/pg_wal/0000") for r in denied), denied
     assert ch.sup.hits(handle)[0] == len(denied)
+
+
+# docs/containers.md, "Faults inside containers": the example, on a free port
+DOC_SPEC = """
+pg = service("postgres",
+    interface("main", "postgres", {port}),
+    image = "faultbox-test/postgres:15",
+    args = ["postgres", "-c", "port={port}"],
+    healthcheck = tcp("localhost:{port}"),
+    ops = {{"wal_sync": op(syscalls = ["fsync"], path = "/var/lib/postgresql/data/pg_wal/*")}},
+)
+
+def create_table():
+    return pg.main.exec(sql = "CREATE TABLE t (x int)")
+
+def test_wal_fsync_fails():
+    pg.main.exec(sql = "SELECT 1")  # ready: the startup process and its own fsyncs are done
+    r = fault(pg, wal_sync = deny("EIO"), run = create_table)
+    assert_true(r.error != "", "the commit must fail")
+    assert_eventually(service = "postgres", syscall = "fdatasync", decision = "deny*",
+                      path = "/var/lib/postgresql/data/pg_wal/*")
+"""
+
+
+def test_docs_example_spec(client: Any, tmp_path: Path) -> None:
+    from tests.conftest import run_faultbox
+
+    spec = tmp_path / "pg.star"
+    spec.write_text(DOC_SPEC.format(port=free_port()))
+    proc = run_faultbox("test", str(spec))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "1 passed, 0 failed" in proc.stdout + proc.stderr
