@@ -90,7 +90,8 @@ def test_denied_wal_fsync_in_postgres_container(ch: ContainerHarness) -> None:
     assert ch.sup.hits(handle)[0] == len(denied)
 
 
-# docs/containers.md, "Faults inside containers": the example, on a free port
+# docs/containers.md, "Syscall faults inside containers": the example, on a free port and
+# with args= for the port (the image's own command plus -c port=N)
 DOC_SPEC = """
 pg = service("postgres",
     interface("main", "postgres", {port}),
@@ -100,12 +101,9 @@ pg = service("postgres",
     ops = {{"wal_sync": op(syscalls = ["fsync"], path = "/var/lib/postgresql/data/pg_wal/*")}},
 )
 
-def create_table():
-    return pg.main.exec(sql = "CREATE TABLE t (x int)")
-
 def test_wal_fsync_fails():
     pg.main.exec(sql = "SELECT 1")  # ready: the startup process and its own fsyncs are done
-    r = fault(pg, wal_sync = deny("EIO"), run = create_table)
+    r = fault(pg, wal_sync = deny("EIO"), run = lambda: pg.main.exec(sql = "CREATE TABLE t (x int)"))
     assert_true(r.error != "", "the commit must fail")
     assert_eventually(service = "postgres", syscall = "fdatasync", decision = "deny*",
                       path = "/var/lib/postgresql/data/pg_wal/*")
