@@ -93,6 +93,7 @@ class ServiceJournal:
         self._lock = threading.Lock()
         self._crashes = 0
         self.noted = 0  # changes journaled (diagnostics, benchmarks)
+        self._info = _FdInfo()
 
     # ---- the supervisor thread ------------------------------------------------------------
 
@@ -136,7 +137,7 @@ class ServiceJournal:
         f = self._file(tid, fd)
         if f is None:
             return
-        pos, flags = _fdinfo(tid, fd)
+        pos, flags = self._info.read(tid, fd)
         size = os.fstat(f.fd).st_size
         if flags & _O_APPEND or (name == "pwritev2" and args[5] & _RWF_APPEND):
             offset = size  # Linux: pwrite on an O_APPEND fd appends too
@@ -261,6 +262,7 @@ class ServiceJournal:
         with self._lock:
             files, self._files = self._files, {}
             new, self._new = list(self._new), {}
+            self._info.close()  # the tasks are gone
             self._crashes += 1
             crash = self._crashes
         out: list[Dropped] = []
@@ -312,6 +314,7 @@ class ServiceJournal:
                 os.close(f.fd)
             self._files.clear()
             self._new.clear()
+            self._info.close()
 
 
 def _tear(changes: list[_Change], cut: int) -> tuple[int, int]:
@@ -328,17 +331,50 @@ def _tear(changes: list[_Change], cut: int) -> tuple[int, int]:
     return len(changes), 0
 
 
-def _fdinfo(tid: int, fd: int) -> tuple[int, int]:
-    """(position, open flags) of the target's ``fd``, from ``/proc/TID/fdinfo/N``."""
-    info = os.open(f"/proc/{tid}/fdinfo/{fd}", os.O_RDONLY | os.O_CLOEXEC)
-    try:  # os.open, not open(): a buffered file object costs several µs per write
-        text = os.read(info, 256)
-    finally:
-        os.close(info)
-    pos = flags = 0
-    for line in text.split(b"\n"):
-        if line.startswith(b"pos:"):
-            pos = int(line[4:])
-        elif line.startswith(b"flags:"):
-            flags = int(line[6:], 8)
-    return pos, flags
+class _FdInfo:
+    """(position, open flags) of a target's fd, from ``/proc/TID/fdinfo/N``.
+
+    The opened fdinfo file is kept and re-read with ``pread(…, 0)`` (≈ 1.4 µs instead of
+    ≈ 7 µs for open + read + close): it shows whatever file the task has on that fd number
+    *now* (a closed and reused number included), and fails once the task or the fd is gone
+    (then it is opened again, which fails the same way if the fd is really gone).
+    """
+
+    LIMIT = 256  # cached fdinfo files; the oldest is closed beyond it
+
+    def __init__(self) -> None:
+        self._fds: dict[tuple[int, int], int] = {}
+
+    def read(self, tid: int, fd: int) -> tuple[int, int]:
+        key = (tid, fd)
+        text = b""
+        info = self._fds.get(key)
+        if info is not None:
+            try:
+                text = os.pread(info, 256, 0)
+            except OSError:
+                text = b""
+            if not text:  # the task or the fd is gone: try afresh
+                os.close(self._fds.pop(key))
+        if not text:
+            info = os.open(f"/proc/{tid}/fdinfo/{fd}", os.O_RDONLY | os.O_CLOEXEC)
+            try:  # os.open, not open(): a buffered file object costs several µs per write
+                text = os.pread(info, 256, 0)
+            except OSError:
+                os.close(info)
+                raise
+            if len(self._fds) >= self.LIMIT:
+                os.close(self._fds.pop(next(iter(self._fds))))
+            self._fds[key] = info
+        pos = flags = 0
+        for line in text.split(b"\n"):
+            if line.startswith(b"pos:"):
+                pos = int(line[4:])
+            elif line.startswith(b"flags:"):
+                flags = int(line[6:], 8)
+        return pos, flags
+
+    def close(self) -> None:
+        for info in self._fds.values():
+            os.close(info)
+        self._fds.clear()

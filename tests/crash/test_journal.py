@@ -4,6 +4,7 @@ files, directory fsync, torn writes; both supervisor loops (tests/crash/jtarget.
 from __future__ import annotations
 
 import contextlib
+import os
 import select
 import shutil
 import subprocess
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from faultbox.intercept import Supervisor, launch, native
-from faultbox.intercept.journal import JOURNAL_FAMILIES, Dropped
+from faultbox.intercept.journal import JOURNAL_FAMILIES, Dropped, _FdInfo
 from faultbox.intercept.syscalls import expand_syscalls
 
 HERE = Path(__file__).resolve().parent
@@ -116,3 +117,23 @@ def test_torn_keeps_a_seeded_prefix_of_the_unsynced_writes(
         assert (d / "a").read_bytes() == bytes(want) + b"CCDD"[: max(k - 4, 0)]
         kept.append(tuple(sorted((n, x.torn_kept) for n, x in dropped.items())))
     assert kept[0] == kept[1]  # same seed, same tears (paths differ by directory: same names)
+
+
+def test_fdinfo_reads_follow_the_fd_number(tmp_path: Path) -> None:
+    # the kept fdinfo file shows whatever the task has on that number now
+    info = _FdInfo()
+    fd = os.open(tmp_path / "x", os.O_CREAT | os.O_WRONLY | os.O_APPEND)
+    try:
+        os.write(fd, b"12345")
+        pos, flags = info.read(os.getpid(), fd)
+        assert (pos, flags & (os.O_ACCMODE | os.O_APPEND)) == (5, os.O_WRONLY | os.O_APPEND)
+        os.close(fd)
+        again = os.open(tmp_path / "y", os.O_CREAT | os.O_RDWR)
+        assert again == fd  # the lowest free number: the same one
+        pos, flags = info.read(os.getpid(), fd)
+        assert (pos, flags & (os.O_ACCMODE | os.O_APPEND)) == (0, os.O_RDWR)
+    finally:
+        os.close(fd)
+    with pytest.raises(FileNotFoundError):
+        info.read(os.getpid(), fd)  # closed: no stale answer
+    info.close()
