@@ -173,3 +173,14 @@ def test_image_running_as_an_unprivileged_user(ch: ContainerHarness) -> None:
     rc, out = started.wait()
     assert rc == 1 and "write -1 errno=5" in out, out
     assert [r.decision for r in ch.of("write", "/tmp/nobody.txt")] == [EIO]
+
+
+def test_execve_notified_the_handoff_does_not_wait_for_the_exec(ch: ContainerHarness) -> None:
+    """With execve in the notify set the launcher's own exec waits for the supervisor, so
+    accept() returns after the ACK; the exec is then decided (and traced) like any call."""
+    ch.rules("svc", Rule("exec", "trace", ("execve",)), deny("write", WRITE, "/data/*"))
+    started = ch.start(["sh", "-c", f"{T} write /data/e.txt"], (*NOTIFY, "execve"))
+    rc, out = started.wait()
+    assert rc == 1 and "write -1 errno=5" in out, out
+    execs = [r.path for r in ch.of("execve")]
+    assert execs[:2] == ["/bin/sh", T], execs  # the launcher's exec, then the shell's
