@@ -131,11 +131,18 @@ class ContainerHandoff:
         # accept() cannot wait for the exec outcome (same rule as launch()).
         self._wait_exec = not AFTER_ACK.intersection(notify)
         self.launcher = str(static_launcher_path())
-        self.socket_dir = tempfile.mkdtemp(prefix="fb-handoff-", dir=run_dir)
         self._sock: socket.socket | None = None
+        try:
+            self.socket_dir = tempfile.mkdtemp(prefix="fb-handoff-", dir=run_dir)
+        except OSError as e:
+            what = f"cannot make the container hand-off directory in {run_dir}"
+            raise LaunchError(f"{what}: {e}") from e
         try:
             os.chmod(self.socket_dir, 0o755)  # an image running as a non-root user must reach it
             self._sock = _listen(self.socket_dir)
+        except OSError as e:
+            self.close()
+            raise LaunchError(f"cannot listen on {self.socket_dir}/{SOCKET_NAME}: {e}") from e
         except BaseException:
             self.close()
             raise

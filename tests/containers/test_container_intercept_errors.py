@@ -163,3 +163,8 @@ def test_a_peer_that_hands_over_no_listener_is_refused(tmp_path: Path) -> None:
     finally:
         h.close()
         assert peer.wait(timeout=30) == 0  # it saw EOF: no ACK was sent
+
+
+def test_missing_run_dir_is_a_launch_error(tmp_path: Path) -> None:
+    with pytest.raises(LaunchError, match="cannot make the container hand-off directory in"):
+        prepare(FSYNC, str(tmp_path / "gone"))
