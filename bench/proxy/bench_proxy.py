@@ -67,7 +67,11 @@ def serve_hub() -> None:
 
     log = EventLog()
     book = RuleBook()
-    hub = ProxyHub(book, lambda owner, fields: log.emit(EventType.PROXY, owner, fields))
+
+    def record(owner: str, fields: dict[str, str]) -> None:
+        log.emit(EventType.PROXY, owner, fields)
+
+    hub = ProxyHub(book, record)
     ports = {}
     for name, proto, port in (("pg", "postgres", PG_PORT), ("redis", "redis", REDIS_PORT)):
         for mode in ("idle", "rule"):
@@ -172,8 +176,9 @@ def main() -> None:
             "redis GET loop (redis-py)": lambda k: _loop(lambda: clients[k].get("k")),
             "redis-benchmark -t get (p50)": lambda k: _redis_benchmark(targets[k]["redis"]),
         }
-        samples = {kind: {k: [] for k in targets} for kind in kinds}
-        for kind, fn in kinds.items():  # warm-up
+        samples: dict[str, dict[str, list[float]]] = {kind: {k: [] for k in targets}
+                                                      for kind in kinds}  # fmt: skip
+        for fn in kinds.values():  # warm-up
             for k in targets:
                 fn(k)
         for _ in range(ROUNDS):
