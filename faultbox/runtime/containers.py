@@ -35,6 +35,8 @@ from .process import LineCallback, OutputCapture, ServiceProcess, ServiceStartEr
 from .tmpdirs import TMPDIR_PLACEHOLDER, service_tmpdir
 
 START_TIMEOUT_S = 30.0  # create + start + the interception hand-off
+SETTLE_TIMEOUT_S = 2.0  # as OutputCapture.settle: a hung capture must not hang the test
+CATCH_UP_LINES = 64  # the engine's log may trail the attach stream by a few lines
 _names = itertools.count(1)
 
 
@@ -216,6 +218,35 @@ class ContainerService(ServiceProcess):
             with contextlib.suppress(Exception):
                 cb(code)
 
+    # ------------------------------------------------------------------ output
+
+    def settle_output(self) -> None:
+        """Wait until what the engine has logged so far reached the captures, then settle them.
+
+        A container's bytes pass through the engine before they reach our pipes, so settling
+        the pipes alone would miss a line the service wrote just before it answered a step.
+        The engine writes each chunk to its log and to the attach stream from one copier, so
+        once the last line it has logged is among the lines received, everything written
+        before has been received too (one ``logs?tail=1`` call per stream; bounded wait).
+        """
+        if self.container is not None and not self._removed and not self._exited.is_set():
+            for name, cap in self.outputs.items():
+                if threading.current_thread() is cap.thread:
+                    continue  # a line callback reading the trace: its own line is in progress
+                with contextlib.suppress(Exception):  # no log to read (log driver "none")
+                    self._catch_up(name, cap)
+        super().settle_output()
+
+    def _catch_up(self, stream: str, cap: OutputCapture) -> None:
+        last = _last_logged_line(self.container.id, stream)
+        if not last:
+            return
+        with cap._cond:  # notified whenever the capture has processed a chunk
+            cap._cond.wait_for(
+                lambda: last in list(cap.lines)[-CATCH_UP_LINES:] or cap.done.is_set(),
+                SETTLE_TIMEOUT_S,
+            )
+
     # ------------------------------------------------------------------ stop
 
     def stop(self, grace_s: float = 2.0) -> None:
@@ -250,6 +281,26 @@ class ContainerService(ServiceProcess):
         with contextlib.suppress(Exception):  # NotFound: removed already
             self.container.remove(force=True)
         self._removed = True
+
+
+def _last_logged_line(container_id: str, stream: str) -> str:
+    """The last line the engine has logged on ``stream`` ("" if none).
+
+    One request (the SDK's ``logs()`` would first inspect the container to learn whether it
+    has a TTY; ours never has one, so the answer is always the multiplexed format).
+    """
+    api = docker_engine.client().api
+    res = api._get(
+        api._url("/containers/{0}/logs", container_id),
+        params={"stdout": int(stream == "stdout"), "stderr": int(stream == "stderr"), "tail": 1},
+    )
+    api._raise_for_status(res)
+    payload, data = res.content, b""
+    while len(payload) >= 8:  # frames: stream id, 3 zero bytes, big-endian length, bytes
+        size = int.from_bytes(payload[4:8], "big")
+        data += payload[8 : 8 + size]
+        payload = payload[8 + size :]
+    return data.decode("utf-8", "replace").rstrip("\n").rstrip("\r")
 
 
 def _pump(stream: Any, pipes: dict[int, int]) -> None:

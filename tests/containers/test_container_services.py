@@ -168,3 +168,41 @@ def test_parallel_workers_refuse_container_services_with_a_clear_message(tmp_pat
     assert proc.returncode == 2, text
     assert "cannot run in an isolated -j worker" in text
     assert labelled_containers() == []
+
+
+ECHO_SERVER = """
+import sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+class H(BaseHTTPRequestHandler):
+    def do_GET(self):
+        sys.stdout.write('handled ' + self.path[1:] + '\\\\n'); sys.stdout.flush()
+        self.send_response(200); self.send_header('Content-Length', '2'); self.end_headers()
+        self.wfile.write(b'ok')
+    def log_message(self, *a): pass
+HTTPServer(('127.0.0.1', PORT), H).serve_forever()
+"""
+
+
+@pytest.mark.usefixtures("engine")
+def test_a_line_logged_before_the_answer_is_an_event_when_the_step_returns(
+    tmp_path: Path,
+) -> None:
+    # The line passes through the engine (attach stream) while the answer goes straight over
+    # loopback; without the engine catch-up in settle_output this failed within a few steps.
+    port = free_port()
+    server = ECHO_SERVER.replace("PORT", str(port))
+    spec = _write(
+        tmp_path,
+        f'web = service("web", interface("http", "http", {port}),\n'
+        '    image = "faultbox-test/app:latest",\n'
+        f'    args = ["python3", "-c", """{server}"""],\n'
+        f'    healthcheck = http("localhost:{port}/health"),\n'
+        ")\n"
+        "def test_lines_before_answers():\n"
+        "    for i in range(40):\n"
+        '        assert_eq(web.http.get(path="/" + str(i)).status, 200)\n'
+        '        assert_eventually(type="stdout", service="web",\n'
+        '                          where=lambda e: e.data.get("raw") == "handled " + str(i))\n',
+    )
+    proc = run_faultbox("test", str(spec), timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
