@@ -35,6 +35,7 @@ _IOV = struct.Struct("=QQ")
 _O_CREAT, _O_TRUNC, _O_APPEND = os.O_CREAT, os.O_TRUNC, os.O_APPEND
 _RWF_APPEND = 0x10
 _MAX_IOV = 1024  # UIO_MAXIOV
+_MAX_IDENTS = 4096  # fdinfo identities remembered (_written_file)
 _WRITES = frozenset({"write", "writev", "pwrite64", "pwritev", "pwritev2"})
 _SYNCS = frozenset({"fsync", "fdatasync"})
 _FS_SYNCS = frozenset({"syncfs", "sync"})  # a whole filesystem (syncfs) or every one (sync)
@@ -69,6 +70,7 @@ class _File:
     undo: list[_Change] = field(default_factory=list)  # in the order they were made
     written: int = 0
     writes: int = 0
+    key: tuple[int, int] = (0, 0)  # (st_dev, st_ino): its key in ServiceJournal._files
 
 
 @dataclass(slots=True)
@@ -94,6 +96,12 @@ class ServiceJournal:
         self._crashes = 0
         self.noted = 0  # changes journaled (diagnostics, benchmarks)
         self._info = _FdInfo()
+        # what fdinfo's (mnt_id, ino) of a written fd was found to be, so the next write to it
+        # needs no stat of /proc/TID/fd/N: a journaled file's _files key (we hold an fd to
+        # that inode, so its number cannot be reused meanwhile), or not a regular file (such
+        # entries are forgotten at every open: a new file could reuse a freed FIFO's number)
+        self._regular: dict[tuple[int, int], tuple[int, int]] = {}
+        self._other: set[tuple[int, int]] = set()
 
     # ---- the supervisor thread ------------------------------------------------------------
 
@@ -123,7 +131,27 @@ class ServiceJournal:
         f = self._files.get(key)
         if f is None:
             mine = os.open(proc_path, os.O_RDWR | os.O_CLOEXEC)
-            f = self._files[key] = _File(mine, os.readlink(proc_path), st.st_size)
+            f = self._files[key] = _File(mine, os.readlink(proc_path), st.st_size, key=key)
+        return f
+
+    def _written_file(self, tid: int, fd: int, ident: tuple[int, int] | None) -> _File | None:
+        """:meth:`_file`, skipping the stat when fdinfo's ``ident`` was seen before."""
+        if ident is not None:
+            if ident in self._other:
+                return None
+            key = self._regular.get(ident)
+            f = self._files.get(key) if key is not None else None
+            if f is not None:
+                return f
+        f = self._file(tid, fd)
+        if ident is not None:
+            if len(self._regular) + len(self._other) >= _MAX_IDENTS:
+                self._regular.clear()
+                self._other.clear()
+            if f is None:
+                self._other.add(ident)
+            else:
+                self._regular[ident] = f.key
         return f
 
     def _write(self, name: str, tid: int, args: Sequence[int], res: PathResolver) -> None:
@@ -134,10 +162,10 @@ class ServiceJournal:
             length = self._iov_total(tid, args[1], args[2], res)
         if length <= 0:
             return
-        f = self._file(tid, fd)
+        pos, flags, ident = self._info.read(tid, fd)
+        f = self._written_file(tid, fd, ident)
         if f is None:
             return
-        pos, flags = self._info.read(tid, fd)
         size = os.fstat(f.fd).st_size
         if flags & _O_APPEND or (name == "pwritev2" and args[5] & _RWF_APPEND):
             offset = size  # Linux: pwrite on an O_APPEND fd appends too
@@ -185,7 +213,8 @@ class ServiceJournal:
         key = (st.st_dev, st.st_ino)
         f = self._files.get(key)
         if f is None:
-            f = self._files[key] = _File(os.open(path, os.O_RDWR | os.O_CLOEXEC), path, st.st_size)
+            mine = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+            f = self._files[key] = _File(mine, path, st.st_size, key=key)
         return f
 
     def _sync(self, tid: int, fd: int, path: str) -> None:
@@ -214,6 +243,7 @@ class ServiceJournal:
             del self._new[p]  # on that filesystem (or gone: nothing to remove at a crash)
 
     def _open(self, name: str, tid: int, args: Sequence[int], path: str, res: PathResolver) -> None:
+        self._other.clear()
         if not path.startswith("/"):
             return
         if name == "openat":
@@ -345,7 +375,8 @@ class _FdInfo:
     def __init__(self) -> None:
         self._fds: dict[tuple[int, int], int] = {}
 
-    def read(self, tid: int, fd: int) -> tuple[int, int]:
+    def read(self, tid: int, fd: int) -> tuple[int, int, tuple[int, int] | None]:
+        """(position, flags, (mnt_id, ino) or None if this kernel does not show them)."""
         key = (tid, fd)
         text = b""
         info = self._fds.get(key)
@@ -367,12 +398,17 @@ class _FdInfo:
                 os.close(self._fds.pop(next(iter(self._fds))))
             self._fds[key] = info
         pos = flags = 0
+        mnt = ino = -1
         for line in text.split(b"\n"):
             if line.startswith(b"pos:"):
                 pos = int(line[4:])
             elif line.startswith(b"flags:"):
                 flags = int(line[6:], 8)
-        return pos, flags
+            elif line.startswith(b"mnt_id:"):
+                mnt = int(line[7:])
+            elif line.startswith(b"ino:"):
+                ino = int(line[4:])
+        return pos, flags, ((mnt, ino) if mnt >= 0 and ino >= 0 else None)
 
     def close(self) -> None:
         for info in self._fds.values():

@@ -125,13 +125,15 @@ def test_fdinfo_reads_follow_the_fd_number(tmp_path: Path) -> None:
     fd = os.open(tmp_path / "x", os.O_CREAT | os.O_WRONLY | os.O_APPEND)
     try:
         os.write(fd, b"12345")
-        pos, flags = info.read(os.getpid(), fd)
+        pos, flags, ident = info.read(os.getpid(), fd)
         assert (pos, flags & (os.O_ACCMODE | os.O_APPEND)) == (5, os.O_WRONLY | os.O_APPEND)
+        assert ident is not None and ident[1] == os.stat(tmp_path / "x").st_ino
         os.close(fd)
         again = os.open(tmp_path / "y", os.O_CREAT | os.O_RDWR)
         assert again == fd  # the lowest free number: the same one
-        pos, flags = info.read(os.getpid(), fd)
+        pos, flags, ident = info.read(os.getpid(), fd)
         assert (pos, flags & (os.O_ACCMODE | os.O_APPEND)) == (0, os.O_RDWR)
+        assert ident is not None and ident[1] == os.stat(tmp_path / "y").st_ino
     finally:
         os.close(fd)
     with pytest.raises(FileNotFoundError):
