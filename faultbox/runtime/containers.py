@@ -36,6 +36,7 @@ from .tmpdirs import TMPDIR_PLACEHOLDER, service_tmpdir
 
 START_TIMEOUT_S = 30.0  # create + start + the interception hand-off
 SETTLE_TIMEOUT_S = 2.0  # as OutputCapture.settle: a hung capture must not hang the test
+UNKNOWN_STATUS = 255  # the engine could not say (it went away while we waited)
 CATCH_UP_LINES = 64  # the engine's log may trail the attach stream by a few lines
 _names = itertools.count(1)
 
@@ -127,6 +128,9 @@ class ContainerService(ServiceProcess):
             self._remove()  # also on Ctrl-C mid-start: leave no container behind
             for cap in self.outputs.values():
                 cap.close()
+            if self.proc is not None:  # the hand-off's pidfd and listener
+                self.proc.close()
+                self.proc = None
             if isinstance(exc, ServiceStartError) or not isinstance(exc, Exception):
                 raise
             # docker.errors.*, requests errors: say what the engine said
@@ -206,8 +210,8 @@ class ContainerService(ServiceProcess):
         ).start()
 
     def _wait(self) -> None:
-        status = -1
-        with contextlib.suppress(Exception):  # the engine went away: report it as gone
+        status = UNKNOWN_STATUS
+        with contextlib.suppress(Exception):  # the engine went away: the status is unknown
             status = int(self.container.wait(timeout=None).get("StatusCode", -1))
         code = exit_code_from_status(status)
         self._exit_code = code
