@@ -4,6 +4,8 @@ Each step opens its own connection (libpq over TCP to 127.0.0.1:<port>, autocomm
 fault on the server shows up in that step and nothing is left open at teardown. User, database
 and password come from the service's env (``POSTGRES_USER``/``POSTGRES_DB``/``POSTGRES_PASSWORD``,
 defaults ``postgres``/``postgres``/none), or ``database=`` / ``user=`` on the step.
+A connection refused because the server is still starting (or replaying its WAL after a
+crash) is retried until the step timeout: a ``tcp()`` healthcheck passes before that.
 
 ``query`` → ``Response`` whose ``.data`` is a list of rows, each a dict column → value
 (numbers, strings, bools, None; dates and other types as text). ``exec`` → ``.data`` =
