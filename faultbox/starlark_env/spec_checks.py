@@ -27,6 +27,7 @@ from faultbox.trace.vocabulary import Field
 
 from ._builtin import _BUILTINS
 from .errors import SpecError
+from .lab_builtins import lose_unsynced_on_container
 from .notify_sets import (
     FAULT_CALLS,
     QUERY_CALLS,
@@ -152,6 +153,9 @@ class _CallChecker:
         if name:
             self._rule_literals(file, call, name)
             return
+        if self.resolve.builtin_name(file, fn, frozenset({"crash"})):
+            self._crash_literals(file, call)
+            return
         name = self.resolve.builtin_name(file, fn, FAULT_CALLS)
         if name:
             check_criteria(self.resolve, file, call)  # protocol rules on svc.iface
@@ -250,6 +254,28 @@ class _CallChecker:
                     parse_probability(kw.value.value, name)
         except EvalError as exc:
             raise error_at(file, call, exc.message) from None
+
+    def _crash_literals(self, file: str, call: ast.CallExpression) -> None:
+        """``crash(svc, torn=True)`` without ``lose_unsynced=True``, and a power loss on a
+        container service (its journal would name the host's files, not the container's)."""
+        flags = {kw.name.name: kw.value for kw in keywords(call)}
+
+        def literal_true(name: str) -> bool | None:
+            value = flags.get(name)
+            if value is None:
+                return False
+            if isinstance(value, ast.Identifier) and value.name in ("True", "False"):
+                return value.name == "True"
+            return None  # not a literal: checked when crash() runs
+
+        lose = literal_true("lose_unsynced")
+        if literal_true("torn") and lose is False:
+            raise error_at(file, call, "crash(): torn=True needs lose_unsynced=True")
+        args = positional(call)
+        if lose and args:
+            value = self.resolve.global_value(file, args[0])
+            if isinstance(value, Service) and value.image:
+                raise error_at(file, call, lose_unsynced_on_container(value.name))
 
     def _fault_name(
         self, file: str, node: Any, name: str, targets: list[Service], call: str
