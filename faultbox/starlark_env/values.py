@@ -101,7 +101,11 @@ class FaultRuleSpec(HostValue):
         if self.action == "partial":
             if self.partial_bytes:
                 return f"partial(bytes={self.partial_bytes})"
-            return f"partial(fraction={self.partial_fraction:g})" if self.partial_fraction else "partial()"
+            return (
+                f"partial(fraction={self.partial_fraction:g})"
+                if self.partial_fraction
+                else "partial()"
+            )
         return "allow()"
 
     def __repr__(self) -> str:
