@@ -84,6 +84,13 @@ def run_faultbox(
     )
 
 
+def shown(path: Path, cwd: Path | str = REPO) -> str:
+    """How faultbox names ``path`` in an error when run in ``cwd`` (run_faultbox's default):
+    relative to cwd when that is shorter than going up two levels, else absolute."""
+    rel = os.path.relpath(path, cwd)
+    return Path(path).as_posix() if rel.startswith("../..") else rel
+
+
 def write_demo_spec(
     path: Path, demo_bin: Path, body: str, *, api: bool = False
 ) -> tuple[Path, int, int | None]:

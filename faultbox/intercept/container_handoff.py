@@ -38,6 +38,7 @@ from faultbox.intercept._build import static_launcher_path
 from faultbox.intercept.errors import InterceptUnavailable, LaunchError
 from faultbox.intercept.handshake import (
     AFTER_ACK,
+    HandedOffProcess,
     RecordReader,
     filter_for,
     parse_fd_record,
@@ -62,7 +63,7 @@ _EXIT_CHECK_S = 0.1  # how often accept() asks whether the container is still ru
 ExitProbe = Callable[[], "str | None"]
 
 
-class InterceptedContainerProcess:
+class InterceptedContainerProcess(HandedOffProcess):
     """A container's init after the hand-off; what ``Supervisor.attach`` takes."""
 
     def __init__(
@@ -74,26 +75,10 @@ class InterceptedContainerProcess:
         notify: tuple[str, ...],
         killable: bool,
     ) -> None:
+        super().__init__(pidfd, listener, notify, killable)
         #: host pid of the launcher, then of the entrypoint it exec'd (the container's init)
         self.pid = pid
-        self.pidfd = pidfd
         self.pgid = pgid
-        self.listener_fd: int | None = listener
-        self.notify = notify
-        #: True when held syscalls ignore non-fatal signals (WAIT_KILLABLE_RECV, 5.19+).
-        self.wait_killable = killable
-        self._listener_taken = False
-        self._closed = False
-
-    def take_listener(self) -> int | None:
-        """Hand the listener over (to a Supervisor, which then closes it)."""
-        self._listener_taken = True
-        return self.listener_fd
-
-    def send_signal(self, sig: int) -> None:
-        """Signal the container's init (race-free through the pidfd)."""
-        with contextlib.suppress(ProcessLookupError, OSError):
-            signal.pidfd_send_signal(self.pidfd, sig)
 
     def kill_group(self, sig: int = signal.SIGKILL) -> None:
         """Signal the init and its process group (SIGKILL of the init ends the container)."""
@@ -104,18 +89,6 @@ class InterceptedContainerProcess:
     def exited(self) -> bool:
         """Whether the container's init has exited (its pidfd is readable)."""
         return bool(select.select([self.pidfd], [], [], 0)[0])
-
-    def close(self) -> None:
-        """Close the pidfd, and the listener unless a supervisor took it."""
-        if self._closed:
-            return
-        self._closed = True
-        fds = [self.pidfd]
-        if self.listener_fd is not None and not self._listener_taken:
-            fds.append(self.listener_fd)
-        for fd in fds:
-            with contextlib.suppress(OSError):
-                os.close(fd)
 
     def __repr__(self) -> str:
         return f"<InterceptedContainerProcess pid={self.pid} notify={len(self.notify)}>"

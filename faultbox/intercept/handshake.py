@@ -8,7 +8,10 @@ EOF after the ACK means the exec succeeded (the socket is O_CLOEXEC).
 
 from __future__ import annotations
 
+import contextlib
+import os
 import select
+import signal
 import socket
 import time
 
@@ -66,3 +69,41 @@ def filter_for(numbers: list[int], arch: str, hfd: int) -> bytes:
         if nr is not None:
             exempt[nr] = count
     return bpf.build_filter(numbers, AUDIT_ARCH[arch], hfd, exempt)
+
+
+class HandedOffProcess:
+    """A process whose seccomp listener faultbox copied: owns its pidfd and, until a
+    Supervisor takes it, the listener. Base of LaunchedProcess and of a container's init."""
+
+    def __init__(
+        self, pidfd: int, listener_fd: int | None, notify: tuple[str, ...], killable: bool
+    ):
+        self.pidfd = pidfd
+        self.listener_fd = listener_fd
+        self.notify = notify
+        #: True when held syscalls ignore non-fatal signals (WAIT_KILLABLE_RECV, 5.19+).
+        self.wait_killable = killable
+        self._listener_taken = False
+        self._closed = False
+
+    def take_listener(self) -> int | None:
+        """Hand the listener over (to a Supervisor, which then closes it)."""
+        self._listener_taken = True
+        return self.listener_fd
+
+    def send_signal(self, sig: int) -> None:
+        """Signal the process (race-free through the pidfd)."""
+        with contextlib.suppress(ProcessLookupError, OSError):
+            signal.pidfd_send_signal(self.pidfd, sig)
+
+    def close(self) -> None:
+        """Close the pidfd, and the listener unless a supervisor took it."""
+        if self._closed:
+            return
+        self._closed = True
+        fds = [self.pidfd]
+        if self.listener_fd is not None and not self._listener_taken:
+            fds.append(self.listener_fd)
+        for fd in fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)

@@ -25,7 +25,13 @@ from typing import IO, Any
 
 from faultbox.intercept._build import launcher_path
 from faultbox.intercept.errors import InterceptUnavailable, LaunchError
-from faultbox.intercept.handshake import AFTER_ACK, AFTER_ACK_USER, RecordReader, parse_fd_record
+from faultbox.intercept.handshake import (
+    AFTER_ACK,
+    AFTER_ACK_USER,
+    HandedOffProcess,
+    RecordReader,
+    parse_fd_record,
+)
 from faultbox.intercept.handshake import filter_for as _filter_for  # tests patch it here
 from faultbox.intercept.handshake import raise_for as _raise_for
 from faultbox.intercept.ioctl import pidfd_getfd
@@ -75,7 +81,7 @@ class _Spawner:
 _spawner = _Spawner()
 
 
-class LaunchedProcess:
+class LaunchedProcess(HandedOffProcess):
     """A service process started by :func:`launch` (a small subset of ``Popen``)."""
 
     def __init__(
@@ -88,16 +94,10 @@ class LaunchedProcess:
         user: str | None,
         wait_killable: bool,
     ) -> None:
+        super().__init__(pidfd, listener_fd, notify, wait_killable)
         self.popen = popen
-        self.pidfd = pidfd
-        self.listener_fd = listener_fd
-        self.notify = notify
         self.argv = argv
         self.user = user
-        #: True when held syscalls ignore non-fatal signals (WAIT_KILLABLE_RECV, 5.19+).
-        self.wait_killable = wait_killable
-        self._listener_taken = False
-        self._closed = False
 
     @property
     def pid(self) -> int:
@@ -127,33 +127,11 @@ class LaunchedProcess:
         """Wait for exit; ``subprocess.TimeoutExpired`` on timeout."""
         return self.popen.wait(timeout)
 
-    def send_signal(self, sig: int) -> None:
-        """Signal the main process (race-free through the pidfd)."""
-        with contextlib.suppress(ProcessLookupError, OSError):
-            signal.pidfd_send_signal(self.pidfd, sig)
-
     def kill_group(self, sig: int = signal.SIGKILL) -> None:
         """Signal the whole process group (services that fork stay in it unless they setsid)."""
         self.send_signal(sig)
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pgid, sig)
-
-    def take_listener(self) -> int | None:
-        """Hand the listener over (to a Supervisor, which then closes it)."""
-        self._listener_taken = True
-        return self.listener_fd
-
-    def close(self) -> None:
-        """Close the pidfd, and the listener unless a supervisor took it."""
-        if self._closed:
-            return
-        self._closed = True
-        fds = [self.pidfd]
-        if self.listener_fd is not None and not self._listener_taken:
-            fds.append(self.listener_fd)
-        for fd in fds:
-            with contextlib.suppress(OSError):
-                os.close(fd)
 
     def __repr__(self) -> str:
         return f"<LaunchedProcess pid={self.pid} argv0={self.argv[0]!r} notify={len(self.notify)}>"

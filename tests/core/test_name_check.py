@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_faultbox
+from tests.conftest import run_faultbox, shown
 
 # Every way a spec can bind a name; the spec runs and passes.
 LEGAL = """
@@ -85,7 +85,7 @@ def test_an_undefined_name_is_a_load_error(
     proc = run_faultbox("test", str(spec), timeout=120)
     assert proc.returncode == 1, proc.stderr
     first = proc.stderr.strip().splitlines()[0]
-    assert first.startswith(f"error: {spec}:{line}: name "), first
+    assert first.startswith(f"error: {shown(spec)}:{line}: name "), first
     assert expect in first, first
 
 
@@ -96,4 +96,4 @@ def test_an_undefined_name_in_a_loaded_file_names_that_file(tmp_path: Path) -> N
     proc = run_faultbox("test", str(spec), timeout=120)
     assert proc.returncode == 1, proc.stderr
     first = proc.stderr.strip().splitlines()[0]
-    assert first.startswith(f"error: {tmp_path / 'lib.star'}:2: name 'missing_thing'"), first
+    assert first.startswith(f"error: {shown(tmp_path / 'lib.star')}:2: name 'missing_thing'"), first

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_faultbox, write_demo_spec
+from tests.conftest import run_faultbox, shown, write_demo_spec
 
 
 @pytest.mark.parametrize(
@@ -40,7 +40,7 @@ def test_misspelled_filters_are_load_errors(
     proc = run_faultbox("test", str(spec))
     assert proc.returncode == 1, proc.stderr
     first = proc.stderr.strip().splitlines()[0]
-    assert first.startswith(f"error: {spec}:"), first
+    assert first.startswith(f"error: {shown(spec)}:"), first
     assert expect in first, first
 
 
