@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from faultbox.intercept import native
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -113,3 +116,22 @@ def write_demo_spec(
         )
     path.write_text(text + textwrap.dedent(body))
     return path, db_port, api_port
+
+
+@pytest.fixture(params=["native", "python"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Run the test with both supervisor loops: the GIL-free native one and the Python one
+    (one configuration, two loops: tests/intercept/test_intercept_native.py)."""
+    if request.param == "native" and native.load() is None:
+        pytest.skip(f"no native loop: {native.load_error()}")
+    return str(request.param)
+
+
+def compile_c(src: Path, out: Path, *flags: str) -> Path:
+    """``gcc -O2 flags -o out src`` (a test target); skips the test when gcc is missing."""
+    if not shutil.which("gcc"):
+        pytest.skip(f"gcc is needed to build {src.name}")
+    subprocess.run(
+        ["gcc", "-O2", *flags, "-o", str(out), str(src)], check=True, capture_output=True
+    )
+    return out

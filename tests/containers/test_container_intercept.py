@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from faultbox.intercept import Rule, expand_syscalls, native
+from faultbox.intercept import Rule, expand_syscalls
 from tests.containers.intercept_harness import (
     TARGET_IN_CONTAINER,
     ContainerHarness,
@@ -48,13 +48,6 @@ def image(client: Any) -> str:
 @pytest.fixture(scope="module")
 def target(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_target(tmp_path_factory.mktemp("ct-target"))
-
-
-@pytest.fixture(params=["native", "python"])
-def backend(request: pytest.FixtureRequest) -> str:
-    if request.param == "native" and native.load() is None:
-        pytest.skip(f"no native loop: {native.load_error()}")
-    return str(request.param)
 
 
 @pytest.fixture

@@ -6,15 +6,15 @@ from __future__ import annotations
 import contextlib
 import os
 import select
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from faultbox.intercept import Supervisor, launch, native
+from faultbox.intercept import Supervisor, launch
 from faultbox.intercept.journal import JOURNAL_FAMILIES, Dropped, _FdInfo
 from faultbox.intercept.syscalls import expand_syscalls
+from tests.conftest import compile_c
 
 HERE = Path(__file__).resolve().parent
 
@@ -30,18 +30,7 @@ def _notify() -> list[str]:
 
 @pytest.fixture(scope="module")
 def jtarget(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if not shutil.which("gcc"):
-        pytest.skip("gcc is needed to build the journal target")
-    out = tmp_path_factory.mktemp("jtarget") / "jtarget"
-    subprocess.run(["gcc", "-O2", "-o", str(out), str(HERE / "jtarget.c")], check=True)
-    return out
-
-
-@pytest.fixture(params=["native", "python"])
-def backend(request: pytest.FixtureRequest) -> str:
-    if request.param == "native" and native.load() is None:
-        pytest.skip(f"no native loop: {native.load_error()}")
-    return str(request.param)
+    return compile_c(HERE / "jtarget.c", tmp_path_factory.mktemp("jtarget") / "jtarget")
 
 
 def crash_run(jtarget: Path, d: Path, backend: str, *args: str, torn: bool = False,

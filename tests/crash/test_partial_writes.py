@@ -6,7 +6,6 @@ service's pre-image covers exactly the prefix."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import pytest
 
 from faultbox.intercept import Rule, Supervisor, SyscallRecord, expand_syscalls, launch, native
 from faultbox.intercept.records import PartialRecord
+from tests.conftest import compile_c
 from tests.crash.test_journal import _notify
 
 HERE = Path(__file__).resolve().parent
@@ -23,18 +23,7 @@ WRITES = tuple(expand_syscalls("write"))
 
 @pytest.fixture(scope="module")
 def ptarget(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if not shutil.which("gcc"):
-        pytest.skip("gcc is needed to build the partial-write target")
-    out = tmp_path_factory.mktemp("ptarget") / "ptarget"
-    subprocess.run(["gcc", "-O2", "-o", str(out), str(HERE / "ptarget.c")], check=True)
-    return out
-
-
-@pytest.fixture(params=["native", "python"])
-def backend(request: pytest.FixtureRequest) -> str:
-    if request.param == "native" and native.load() is None:
-        pytest.skip(f"no native loop: {native.load_error()}")
-    return str(request.param)
+    return compile_c(HERE / "ptarget.c", tmp_path_factory.mktemp("ptarget") / "ptarget")
 
 
 def partial_rule(**kw: object) -> Rule:

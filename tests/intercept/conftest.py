@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from faultbox.intercept import LaunchedProcess, Rule, Supervisor, SyscallRecord, launch, native
+from faultbox.intercept import LaunchedProcess, Rule, Supervisor, SyscallRecord, launch
+from tests.conftest import compile_c
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -32,15 +33,7 @@ def world() -> Iterator[Path]:
 @pytest.fixture(scope="session")
 def target(world: Path) -> Path:
     """tests/intercept/target.c compiled once per session."""
-    if not shutil.which("gcc"):
-        pytest.skip("gcc is needed to build the test target")
-    out = world / "target"
-    subprocess.run(
-        ["gcc", "-O2", "-pthread", "-o", str(out), str(HERE / "target.c")],
-        check=True,
-        capture_output=True,
-    )
-    return out
+    return compile_c(HERE / "target.c", world / "target", "-pthread")
 
 
 @pytest.fixture
@@ -123,14 +116,6 @@ class Harness:
             with contextlib.suppress(subprocess.TimeoutExpired, ValueError):
                 proc.popen.communicate(timeout=5)
             proc.close()
-
-
-@pytest.fixture(params=["native", "python"])
-def backend(request: pytest.FixtureRequest) -> str:
-    """Every harness test runs with both loops (the supervisor's one configuration)."""
-    if request.param == "native" and native.load() is None:
-        pytest.skip(f"no native loop: {native.load_error()}")
-    return str(request.param)
 
 
 @pytest.fixture
